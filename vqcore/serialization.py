@@ -1,0 +1,64 @@
+"""Save and load trained quantizers without pickle: safetensors weights plus a JSON configuration."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .base import Quantizer
+
+FORMAT = "vqcore-quantizer/1"
+
+
+def _classes() -> dict[str, type[Quantizer]]:
+    from . import AdditiveVQ, ProductVQ, ResidualVQ, SpaceFillingVQ, VQ
+    return {c.__name__: c for c in (VQ, ResidualVQ, AdditiveVQ, ProductVQ, SpaceFillingVQ)}
+
+
+def save(quantizer: Quantizer, path: str | os.PathLike) -> Path:
+    """Write ``quantizer`` (weights, buffers and constructor configuration) to a ``.safetensors`` file, atomically."""
+    if type(quantizer).__name__ not in _classes():
+        raise ValueError(f"quantizer must be one of {sorted(_classes())}, got {type(quantizer).__name__}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in quantizer.state_dict().items()}
+    meta = {"format": FORMAT, "class": type(quantizer).__name__, "config": json.dumps(quantizer.config())}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Quantizer:
+    """Rebuild a quantizer written by :func:`save` on ``device``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"path {str(path)!r} is not a file")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises its own error types
+        raise ValueError(f"{path}: not a safetensors file ({exc})") from exc
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: metadata key 'format' must be {FORMAT!r}, got {meta.get('format')!r}")
+    cls = _classes().get(meta.get("class", ""))
+    if cls is None:
+        raise ValueError(f"{path}: metadata key 'class' names no vqcore quantizer: {meta.get('class')!r}")
+    try:
+        config = json.loads(meta["config"])
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: metadata key 'config' is missing or not JSON") from exc
+    quantizer = cls(**config)
+    quantizer.load_state_dict(tensors)
+    return quantizer.to(device)
