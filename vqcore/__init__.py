@@ -16,7 +16,7 @@ from .residual import ResidualVQ
 from .serialization import load, save
 from .space_filling import SpaceFillingVQ
 from .vq import VQ
-from . import training  # noqa: E402  (needs the quantizers above)
+from . import training  # noqa: F401,E402  (needs the quantizers above)
 
 __version__ = "0.1.0"
 

@@ -44,8 +44,7 @@ class AdditiveVQ(Quantizer):
         return additive_beam_search(x, self._codebooks_as(x.dtype).detach(), self.beam_width)
 
     def _decode_flat(self, codes: torch.Tensor) -> torch.Tensor:
-        stage = torch.arange(self.num_stages, device=codes.device)
-        return self.codebooks[stage, codes].sum(-2)
+        return self._decode_sum(codes)
 
     def init_from_data(self, x: torch.Tensor, generator: torch.Generator | None = None) -> None:
         """Codebook ``m`` starts from random residuals left by a greedy pass through codebooks ``0..m-1``."""

@@ -104,6 +104,11 @@ class Quantizer(nn.Module):
     def _codebooks_as(self, dtype: torch.dtype) -> torch.Tensor:
         return self.codebooks if self.codebooks.dtype == dtype else self.codebooks.to(dtype)
 
+    def _decode_sum(self, codes: torch.Tensor) -> torch.Tensor:
+        """Sum of the chosen entry of every codebook: ``(N, M) -> (N, D)`` (RVQ and AVQ)."""
+        stage = torch.arange(self.num_stages, device=codes.device)
+        return self.codebooks[stage, codes].sum(-2)
+
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Codes of ``x``: ``(..., D)`` -> ``(..., M)`` long."""
@@ -220,11 +225,4 @@ class Quantizer(nn.Module):
         """Inverse of :meth:`pack`: bytes -> codes ``(num_vectors, M)`` long."""
         from .packing import unpack_codes
         return unpack_codes(data, num_vectors, [self.bits_per_stage] * self.num_stages)
-
-
-def bits_per_stage_from(bits: int, num_stages: int, name: str = "bits") -> int:
-    """Even split of a total bit budget over ``num_stages`` codebooks."""
-    if bits % num_stages:
-        raise ValueError(f"{name}={bits} cannot be split evenly over {num_stages} stages")
-    return bits // num_stages
 

@@ -50,8 +50,7 @@ class ResidualVQ(Quantizer):
         return codes
 
     def _decode_flat(self, codes: torch.Tensor) -> torch.Tensor:
-        stage = torch.arange(self.num_stages, device=codes.device)
-        return self.codebooks[stage, codes].sum(-2)
+        return self._decode_sum(codes)
 
     def _ema_targets(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         chosen = self.codebooks.detach()[torch.arange(self.num_stages, device=codes.device), codes]  # (N, M, D)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as save_bytes
+
+from ._atomic import atomic_write_bytes
 
 from .base import Quantizer
 
@@ -24,19 +25,9 @@ def save(quantizer: Quantizer, path: str | os.PathLike) -> Path:
     """Write ``quantizer`` (weights, buffers and constructor configuration) to a ``.safetensors`` file, atomically."""
     if type(quantizer).__name__ not in _classes():
         raise ValueError(f"quantizer must be one of {sorted(_classes())}, got {type(quantizer).__name__}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in quantizer.state_dict().items()}
     meta = {"format": FORMAT, "class": type(quantizer).__name__, "config": json.dumps(quantizer.config())}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, save_bytes(tensors, metadata=meta))
 
 
 def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Quantizer:

@@ -1,0 +1,109 @@
+"""Command line for vqcore: ``vqcore <subcommand> ...`` (also ``python -m vqcore``).
+
+Subcommands:
+
+- ``complexity``: weighted operations per vector of AVQ / RVQ / PVQ with the papers'
+  complexity model (:mod:`vqcore.complexity`).
+
+Adding a subcommand: write ``_add_<name>_parser(subparsers)`` that creates its parser
+and sets ``func=`` to a ``_run_<name>(args) -> int`` function, then append the adder to
+``SUBCOMMANDS``. :func:`main` dispatches to ``args.func``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+
+from . import complexity
+
+# -- complexity ------------------------------------------------------------------
+
+def _add_complexity_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "complexity",
+        help="WMOPS per vector of AVQ / RVQ / PVQ (the papers' complexity model)",
+        description="Millions of weighted operations (ITU-T STL 2009 weights) to encode one "
+                    "vector, as in the complexity figures of Vali & Bäckström (ICASSP 2023).",
+    )
+    p.add_argument("--method", required=True, type=str.lower, choices=complexity.METHODS,
+                   help="quantizer: avq, rvq or pvq")
+    p.add_argument("--dim", required=True, type=int, help="vector dimension D")
+    p.add_argument("--stages", required=True, type=int, help="number of stages / codebooks M (>= 2)")
+    p.add_argument("--bits-per-stage", required=True, type=int,
+                   help="bits per stage; codebook size K = 2**bits")
+    p.add_argument("--beam-width", type=int, default=None, help="beam width B (required for avq)")
+    p.add_argument("--precision", type=str.lower, choices=complexity.PRECISIONS, default="single",
+                   help="operation weights: single (A=P=V=1, R=4) or double (A=P=V=2, R=4); default single")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.set_defaults(func=_run_complexity)
+
+
+def _run_complexity(args: argparse.Namespace) -> int:
+    try:
+        counts = complexity.operation_counts(
+            args.method, args.dim, args.stages, args.bits_per_stage, args.beam_width)
+        value = complexity.wmops(
+            args.method, args.dim, args.stages, args.bits_per_stage, args.beam_width, args.precision)
+    except ValueError as err:
+        print(f"vqcore complexity: error: {err}", file=sys.stderr)
+        return 2
+    log_value = math.log10(value)
+    result = {
+        "method": args.method,
+        "dim": args.dim,
+        "stages": args.stages,
+        "bits_per_stage": args.bits_per_stage,
+        "codebook_size": 2 ** args.bits_per_stage,
+        "beam_width": args.beam_width if args.method == "avq" else None,
+        "precision": args.precision,
+        "operations": counts.as_dict(),
+        "wmops": value,
+        "log10_wmops": log_value,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    beam = f", B={args.beam_width}" if args.method == "avq" else ""
+    print(f"{args.method.upper()}: D={args.dim}, M={args.stages}, "
+          f"K={result['codebook_size']} ({args.bits_per_stage} bits/stage){beam}, {args.precision} precision")
+    ops = result["operations"]
+    print(f"operations: additions={ops['additions']}, multiplications={ops['multiplications']}, "
+          f"moves={ops['moves']}, branches={ops['branches']}")
+    print(f"WMOPS: {value!r}")
+    print(f"log10 WMOPS: {log_value!r}")
+    return 0
+
+
+# -- dispatch ---------------------------------------------------------------------
+
+#: One function per subcommand; each adds its parser and sets ``func``.
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_complexity_parser,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``vqcore`` argument parser with every subcommand in :data:`SUBCOMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="vqcore", description="vqcore: vector quantizers and the papers' experiments.")
+    subparsers = parser.add_subparsers(dest="command", metavar="<command>")
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``vqcore`` command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
