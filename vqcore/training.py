@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ._checks import check_positive_int, check_vectors
 from .base import Quantizer

@@ -1,0 +1,133 @@
+"""Shared fixtures: the repository root, the authors' reference results, and one book build per session."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: jupyter-book's own time limit per notebook is in _config.yml; this bounds the whole build.
+BOOK_BUILD_TIMEOUT_S = 1200
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository root (the folder holding pyproject.toml)."""
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def reference_dir(repo_root: Path) -> Path:
+    """The authors' published results, ``../shared/reference`` beside the repository (read, never copied).
+
+    Tests that need it are skipped where it is absent.
+    """
+    path = (repo_root.parent / "shared" / "reference").resolve()
+    if not path.is_dir():
+        pytest.skip(f"the authors' reference results are not at {path}")
+    return path
+
+
+def in_ci() -> bool:
+    """True in continuous integration (``CI=true``), where a missing tool is a failure, not a skip."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+@dataclass
+class BookBuild:
+    """The result of one ``jupyter-book build``: the HTML folder, the exit code, the log and the time."""
+
+    html: Path
+    returncode: int
+    log: str
+    seconds: float
+
+    def check(self) -> Path:
+        """The HTML folder; fails the calling test with the end of the log if the build failed."""
+        if self.returncode != 0:
+            pytest.fail(f"jupyter-book build failed (exit {self.returncode}); end of its log:\n{self.log[-6000:]}")
+        return self.html
+
+
+def jupyter_book_executable() -> Path:
+    """The ``jupyter-book`` of the interpreter running the tests (the project's virtualenv)."""
+    exe = Path(sys.executable).parent / "jupyter-book"
+    if not exe.exists():
+        pytest.fail(f"jupyter-book is not installed beside {sys.executable}: run `make test` "
+                    "(it installs the project with the [test] extra)")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def book_build(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> BookBuild:
+    """Build the book from the repository once per session, warnings as errors, into a temporary folder."""
+    out = tmp_path_factory.mktemp("book")
+    cmd = [str(jupyter_book_executable()), "build", str(repo_root), "--path-output", str(out), "-W", "--keep-going"]
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=BOOK_BUILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        log = (exc.stdout or "") if isinstance(exc.stdout, str) else ""
+        return BookBuild(out / "_build" / "html", -1, f"timed out after {BOOK_BUILD_TIMEOUT_S} s\n{log}", time.monotonic() - start)
+    return BookBuild(out / "_build" / "html", proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start)
+
+
+@pytest.fixture(scope="session")
+def built_book(book_build: BookBuild) -> Path:
+    """The built HTML folder (``.../_build/html``); fails if the build failed."""
+    return book_build.check()
+
+
+# -- the table of contents ----------------------------------------------------------
+
+def toc_parts(repo_root: Path) -> dict[str, list[str]]:
+    """Pages per part of ``_toc.yml``: ``{caption: [docname, ...]}`` with globs expanded.
+
+    Docnames are paths relative to the repository root without suffix, e.g. ``notebooks/fig2_toy_mse``.
+    """
+    toc = yaml.safe_load((repo_root / "_toc.yml").read_text(encoding="utf-8"))
+    parts: dict[str, list[str]] = {}
+
+    def walk(entries: list[dict] | None, pages: list[str]) -> None:
+        for entry in entries or []:
+            if "file" in entry:
+                name = str(entry["file"])
+                for suffix in (".md", ".ipynb"):
+                    name = name.removesuffix(suffix)
+                pages.append(name)
+            if "glob" in entry:
+                for match in sorted(repo_root.glob(entry["glob"])):
+                    if match.suffix in {".md", ".ipynb"} and ".ipynb_checkpoints" not in match.parts:
+                        pages.append(match.relative_to(repo_root).with_suffix("").as_posix())
+            walk(entry.get("sections"), pages)
+
+    for part in toc.get("parts", []):
+        pages: list[str] = []
+        walk(part.get("chapters"), pages)
+        parts[part.get("caption", "")] = pages
+    return parts
+
+
+def figure_pages(repo_root: Path) -> list[str]:
+    """Docnames of the figure pages: every page of a part whose caption ends in "figures"."""
+    return [page for caption, pages in toc_parts(repo_root).items()
+            if caption.strip().lower().endswith("figures") for page in pages]
+
+
+@pytest.fixture(scope="session")
+def book_figure_pages(repo_root: Path) -> list[str]:
+    """Docnames of the figure pages listed in ``_toc.yml`` (possibly none while they are being written)."""
+    return figure_pages(repo_root)
+
+
+@pytest.fixture(scope="session")
+def book_toc_parts(repo_root: Path) -> dict[str, list[str]]:
+    """Pages per part of ``_toc.yml`` (see :func:`toc_parts`)."""
+    return toc_parts(repo_root)
