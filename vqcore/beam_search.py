@@ -8,15 +8,29 @@ error ``e`` gives the error ``e - 2 <x, c_j> + ||c_j||^2 + 2 sum_{s in tuple} <c
 That is also the distance from the tuple's residual to ``c_j``, so "the B nearest codewords to
 the residual" and "the B best extended tuples" are the same list. Every beam step is then a
 gather, an add and a top-k; no ``D``-dimensional distance is computed inside the loop.
+
+How the work is kept small (the results do not depend on it):
+
+- each partial tuple stores increments only for the codebooks it has not used (``U`` blocks of
+  ``K``), built by one ``embedding_bag`` that sums, in the order the codewords were added, the
+  ``||c||^2 - 2 <x, c>`` block and one Gram block per codeword (the same float additions, in the
+  same order, as updating the increments step by step);
+- the best candidates of a step are found hierarchically (see :func:`_smallest`), so the
+  ``(n, beam, U*K)`` scores are never formed and each ``topk`` sees a few hundred values;
+- vectors are searched in chunks sized for the cache on CPUs and for occupancy on GPUs.
 """
 from __future__ import annotations
 
 import itertools
 
 import torch
+import torch.nn.functional as F
 
-#: elements of the (chunk, beam, M*K) score tensor processed at once, per device type
+#: vectors searched at once: about this many elements in the ``(chunk, beam, M*K)`` increments
+#: per thread on CPU (the working set stays in cache), and in all on GPUs (few, large kernels)
 _CHUNK_ELEMENTS = {"cpu": 1 << 21, "cuda": 1 << 27}
+#: hierarchical top-k: the largest block of candidates, and the smaller blocks each one splits into
+_TOP_BLOCK, _FANOUT = 64, 8
 
 
 def _set_hashes(num_stages: int, codebook_size: int, device: torch.device) -> torch.Tensor:
@@ -46,62 +60,153 @@ def _drop_repeats(score: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
     return score.masked_fill(torch.zeros_like(repeat).scatter_(1, order, repeat), float("inf"))
 
 
-def _masked_gram(flat_books: torch.Tensor, num_stages: int, codebook_size: int) -> torch.Tensor:
-    """``2 <c_i, c_j>`` ``(MK, MK)``, with ``+inf`` where ``c_j`` shares ``c_i``'s codebook.
+def _block_sizes(codebook_size: int) -> list[int]:
+    """Block sizes of the hierarchical top-k, largest first, ending with 1 (single candidates).
 
-    Adding row ``i`` to a tuple's increments both accounts for ``c_i`` and rules out its codebook.
+    Powers of ``_FANOUT`` up to ``_TOP_BLOCK`` dividing ``K``, else the largest power of two below
+    ``_FANOUT`` dividing it (``[1]`` for odd ``K``: a plain top-k).
     """
-    gram = 2 * (flat_books @ flat_books.T)
-    book = torch.arange(num_stages, device=flat_books.device).repeat_interleave(codebook_size)
-    return gram.masked_fill(book[:, None] == book[None, :], float("inf"))
+    sizes = [1]
+    while sizes[-1] * _FANOUT <= _TOP_BLOCK and codebook_size % (sizes[-1] * _FANOUT) == 0:
+        sizes.append(sizes[-1] * _FANOUT)
+    if len(sizes) == 1:
+        g = 1
+        while 2 * g < _FANOUT and codebook_size % (2 * g) == 0:
+            g *= 2
+        if g > 1:
+            sizes.append(g)
+    return sizes[::-1]
 
 
-def _beam_search_chunk(x: torch.Tensor, flat_books: torch.Tensor, gram2: torch.Tensor, hashes: torch.Tensor,
-                       num_stages: int, codebook_size: int, beam_width: int) -> torch.Tensor:
+def _halve_min(values: torch.Tensor, times: int) -> torch.Tensor:
+    """``(R, L) -> (R, L / 2**times)``: value ``j`` is the minimum of entries ``j, j + L', j + 2L', ...``
+    with ``L' = L / 2**times``. Halving with ``minimum`` (contiguous, vectorised) is far cheaper than
+    ``amin`` over a short innermost dimension.
+    """
+    for _ in range(times):
+        half = values.shape[1] // 2
+        values = torch.minimum(values[:, :half], values[:, half:])
+    return values
+
+
+def _smallest(inc: torch.Tensor, err: torch.Tensor, sizes: list[int], pool: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``pool`` smallest candidates ``err[t] + inc[r, k]`` of each vector, ascending.
+
+    inc: ``(n * b * U, K)``, rows ``r`` grouped by partial tuple ``t = r // U`` (``b`` per vector);
+    err: ``(n, b)``. Returns ``(score (n, pool), flat index into inc (n, pool))``.
+
+    Exact hierarchical selection: block ``j`` of size ``G`` in a row holds entries ``j, j + K/G,
+    j + 2K/G, ...``. The ``pool`` smallest candidates lie in the ``pool`` blocks with the
+    smallest minima, and ``err + min(block) == min(err + block)`` (rounding is monotone), so a
+    ``topk`` over the top-level block minima picks ``pool`` blocks, then one over their
+    ``fanout`` sub-blocks each, and so on down to single candidates. The scores of all
+    candidates are never formed, and each ``topk`` sees a few hundred values.
+    """
+    n, b = err.shape
+    rows, device = inc.shape[0], inc.device
+    mins = [inc]  # block minima, smallest blocks first
+    for small, big in zip(sizes[::-1][:-1], sizes[::-1][1:]):
+        mins.append(_halve_min(mins[-1], (big // small).bit_length() - 1))
+    mins.reverse()
+    width = mins[0].shape[1]  # blocks per row at this level
+    per_tuple = rows // (n * b) * width
+    score = (mins[0].view(n, b, per_tuple) + err.unsqueeze(-1)).view(n, -1)
+    last = len(sizes) == 1
+    if last or pool < score.shape[1]:
+        score, idx = score.topk(pool, dim=1, largest=False, sorted=last)
+    else:
+        idx = torch.arange(score.shape[1], device=device).expand(n, -1)
+    idx = idx + (torch.arange(n, device=device) * (b * per_tuple)).unsqueeze(-1)  # flat index into mins[0]
+    sel_err = torch.take(err, idx // per_tuple)
+    for level in range(1, len(sizes)):
+        fan = sizes[level - 1] // sizes[level]
+        child_width = mins[level].shape[1]
+        # the sub-blocks of block (row, j): (row, j + width * f) for f < fan
+        child = ((idx // width) * child_width + idx % width).unsqueeze(-1) + torch.arange(fan, device=device) * width
+        vals = torch.take(mins[level], child).add_(sel_err.unsqueeze(-1)).view(n, -1)
+        width = child_width
+        if level == len(sizes) - 1:
+            score, col = vals.topk(pool, dim=1, largest=False, sorted=True)
+            return score, child.view(n, -1).gather(1, col)
+        if pool < vals.shape[1]:
+            col = vals.topk(pool, dim=1, largest=False, sorted=False)[1]
+            idx = child.view(n, -1).gather(1, col)
+            sel_err = sel_err.gather(1, col // fan)
+        else:  # fewer sub-blocks than the pool: keep them all
+            idx = child.view(n, -1)
+            sel_err = sel_err.repeat_interleave(fan, dim=1)
+    return score, idx
+
+
+def _beam_search_chunk(x: torch.Tensor, flat_books: torch.Tensor, norms: torch.Tensor, table: torch.Tensor,
+                       hashes: torch.Tensor, num_stages: int, codebook_size: int, beam_width: int) -> torch.Tensor:
     n, device = x.shape[0], x.device
     m_count, k_size = num_stages, codebook_size
-    rows = torch.arange(n, device=device)[:, None]
-    # inc[i, b, j]: how the error of tuple b changes when c_j is added (+inf for used codebooks)
-    #   = ||c_j||^2 - 2 <x, c_j> + 2 sum_{s in tuple} <c_s, c_j>
-    norms = (flat_books * flat_books).sum(-1)
-    inc = torch.addmm(norms, x, flat_books.T, alpha=-2.0).unsqueeze(1)  # (n, 1, MK)
-    err = (x * x).sum(-1, keepdim=True)  # (n, b)
-    chosen = torch.full((n, 1, m_count), -1, dtype=torch.long, device=device)  # entry per codebook
-    key = torch.zeros(n, 1, dtype=torch.int64, device=device)
     mk = m_count * k_size
+    # table rows: [0, MK*M) the Gram blocks (row j*M + m: 2 <c_j, c> for c in codebook m), then
+    # this chunk's linear blocks (row MK*M + i*M + m: ||c||^2 - 2 <x_i, c> for c in codebook m)
+    lin_start = mk * m_count
+    lin = table[lin_start:lin_start + n * m_count].view(n, mk)
+    torch.addmm(norms, x, flat_books.T, alpha=-2.0, out=lin)
+    if m_count == 1:
+        return lin.argmin(-1, keepdim=True)
+    sizes = _block_sizes(k_size)
+    vec = torch.arange(n, device=device)
+    # Per partial tuple (n_beam per vector, "global" index t = vector * n_beam + beam):
+    #   inc (n * n_beam * U, K): the error change when entry k of its u-th unused codebook is added,
+    #       ||c||^2 - 2 <x, c> + 2 sum_{s in tuple} <c_s, c>, for its U unused codebooks only
+    #   unused (n, n_beam, U): those codebooks, ascending; path (n, n_beam, step): its codewords
+    #   (flat index m*K + k) in the order they were added; err, key (n, n_beam): error, set hash
+    inc = lin.view(n * m_count, k_size)
+    unused = torch.arange(m_count, device=device).repeat(n, 1).view(n, 1, m_count)
+    err = (x * x).sum(-1, keepdim=True)
+    key = torch.zeros(n, 1, dtype=torch.int64, device=device)
+    path = unused[:, :, :0]
+    n_beam, n_unused = 1, m_count
     for step in range(m_count - 1):
-        b = inc.shape[1]
         # Every extension of every tuple, ranked together. The paper's procedure (the B best
         # extensions of each tuple, then the B best distinct sets) keeps the same B sets: an
         # extension among the B best distinct sets overall is among its own tuple's B best.
         # A set of step+1 codewords has at most step+1 parents, so the B-th best distinct set
         # is among the (B - 1) * (step + 1) + 1 best candidates.
-        score = (err.unsqueeze(-1) + inc).reshape(n, b * mk)
-        pool = min(score.shape[1], (beam_width - 1) * (step + 1) + 1)
-        cand_score, col = score.topk(pool, dim=1, largest=False, sorted=True)
-        par, new = col // mk, col % mk
-        cand_key = key.gather(1, par) + hashes[new]
+        pool = min(n_beam * n_unused * k_size, (beam_width - 1) * (step + 1) + 1)
+        cand_score, cand = _smallest(inc, err, sizes, pool)
+        tup = cand // k_size  # t * U + slot: also the flat index into `unused`
+        new = torch.take(unused, tup) * k_size + cand % k_size
+        cand_key = torch.take(key, tup // n_unused) + hashes[new]
         if step:
             cand_score = _drop_repeats(cand_score, cand_key)
         err, pos = cand_score.topk(min(beam_width, pool), dim=1, largest=False, sorted=False)
-        par, new, key = par.gather(1, pos), new.gather(1, pos), cand_key.gather(1, pos)
-        chosen = chosen[rows, par].scatter(2, (new // k_size).unsqueeze(-1), (new % k_size).unsqueeze(-1))
-        parent_rows = (rows * b + par).reshape(-1)
-        if step < m_count - 2:
-            inc = inc.reshape(n * b, mk).index_select(0, parent_rows).add_(gram2.index_select(0, new.reshape(-1)))
-            inc = inc.reshape(n, -1, mk)
-        else:  # one codebook left per tuple: only its block of increments is needed
-            last = (chosen < 0).long().argmax(-1)  # (n, b)
-            block = (last * k_size).unsqueeze(-1) + torch.arange(k_size, device=device)  # (n, b, K)
-            inc = (torch.take(inc, (rows * b + par).unsqueeze(-1) * mk + block)
-                   + torch.take(gram2, new.unsqueeze(-1) * mk + block))
-    if m_count == 1:
-        return inc[:, 0].argmin(-1, keepdim=True)
-    total = (err.unsqueeze(-1) + inc).reshape(n, -1)  # (n, b * K): every completion
-    best = total.argmin(dim=1)
-    beam, entry = best // k_size, best % k_size
-    codes = chosen[torch.arange(n, device=device), beam]
-    return codes.scatter(1, last[torch.arange(n, device=device), beam].unsqueeze(-1), entry.unsqueeze(-1))
+        tup, new, key = tup.gather(1, pos), new.gather(1, pos), cand_key.gather(1, pos)
+        parent = tup // n_unused  # global index of the parent tuple
+        n_parent, n_beam = n_beam, pos.shape[1]
+        # the new tuples' unused codebooks (the parent's but `new`'s), and their paths
+        keep = torch.arange(n_unused - 1, device=device)
+        keep = keep + (keep >= (tup - parent * n_unused).unsqueeze(-1)).long()  # (n, n_beam, U-1)
+        unused = torch.take(unused, (parent * n_unused).unsqueeze(-1) + keep)
+        path = torch.cat([path.reshape(n * n_parent, step).index_select(0, parent.view(-1)).view(n, n_beam, step),
+                          new.unsqueeze(-1)], dim=2)
+        n_unused -= 1
+        # inc of each new tuple and unused codebook m: lin[m] + gram[path_0, m] + gram[path_1, m] + ...
+        # (embedding_bag adds a bag's rows in order: the same sums as step-by-step updates)
+        bags = torch.cat([(lin_start + vec.view(n, 1, 1) * m_count + unused).unsqueeze(-1),
+                          path.unsqueeze(2) * m_count + unused.unsqueeze(-1)], dim=3)
+        inc = F.embedding_bag(bags.view(-1, step + 2), table, mode="sum")
+    # one codebook left per tuple: every completion
+    total = (inc.view(n, n_beam, k_size) + err.unsqueeze(-1)).view(n, -1)
+    best = total.argmin(dim=1, keepdim=True)
+    beam = best // k_size
+    full = torch.cat([path.gather(1, beam.unsqueeze(-1).expand(-1, -1, m_count - 1)).squeeze(1),
+                      unused.view(n, n_beam).gather(1, beam) * k_size + best % k_size], dim=1)  # (n, M)
+    return torch.empty_like(full).scatter_(1, full // k_size, full % k_size)
+
+
+def default_chunk_size(device: torch.device, beam_width: int, num_stages: int, codebook_size: int) -> int:
+    """Vectors searched at once by :func:`additive_beam_search` when ``chunk_size`` is not given."""
+    budget = _CHUNK_ELEMENTS.get(device.type, 1 << 24)
+    if device.type == "cpu":
+        budget *= torch.get_num_threads()
+    return max(1, budget // (beam_width * num_stages * codebook_size))
 
 
 def additive_beam_search(x: torch.Tensor, codebooks: torch.Tensor, beam_width: int,
@@ -113,19 +218,24 @@ def additive_beam_search(x: torch.Tensor, codebooks: torch.Tensor, beam_width: i
         codebooks: ``(M, K, D)``, full-dimensional codebooks whose chosen entries are summed.
         beam_width: ``B``, partial tuples kept per vector (``B`` larger than the candidates at hand
             keeps them all).
-        chunk_size: vectors searched at once (default: chosen from the device's memory budget).
+        chunk_size: vectors searched at once (default: :func:`default_chunk_size`).
     Returns:
         ``(N, M)`` long: the entry chosen from each codebook (in codebook order).
     """
     num_stages, codebook_size, dim = codebooks.shape
     flat_books = codebooks.reshape(-1, dim).to(x.dtype)
-    gram2 = _masked_gram(flat_books, num_stages, codebook_size)
+    norms = (flat_books * flat_books).sum(-1)
     hashes = _set_hashes(num_stages, codebook_size, x.device)
     if chunk_size is None:
-        budget = _CHUNK_ELEMENTS.get(x.device.type, 1 << 24)
-        chunk_size = max(1, budget // (beam_width * num_stages * codebook_size))
+        chunk_size = default_chunk_size(x.device, beam_width, num_stages, codebook_size)
+    chunk_size = max(1, min(chunk_size, x.shape[0]))
+    mk = num_stages * codebook_size
+    # rows embedding_bag sums: the Gram blocks (shared) and room for a chunk's linear blocks
+    table = torch.empty(mk * num_stages + chunk_size * num_stages, codebook_size, dtype=x.dtype, device=x.device)
+    table[:mk * num_stages] = (2 * (flat_books @ flat_books.T)).view(-1, codebook_size)
     out = [
-        _beam_search_chunk(x[i:i + chunk_size], flat_books, gram2, hashes, num_stages, codebook_size, beam_width)
+        _beam_search_chunk(x[i:i + chunk_size], flat_books, norms, table, hashes, num_stages, codebook_size,
+                           beam_width)
         for i in range(0, x.shape[0], chunk_size)
     ]
     return torch.cat(out) if len(out) > 1 else out[0]

@@ -77,11 +77,58 @@ def _run_complexity(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- reproduce -------------------------------------------------------------------
+
+def _add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "reproduce",
+        help="re-run the experiments at a preset, then execute the figure notebooks",
+        description="Run the experiments of the chosen figures at a preset (smoke: seconds, quick: "
+                    "minutes on a CPU, paper: the paper's scale), writing their JSON under the results "
+                    "folder (finished runs are stored, so an interrupted run resumes), then execute the "
+                    "figure notebooks with papermill on those results.",
+    )
+    p.add_argument("--preset", choices=("smoke", "quick", "paper"), default="quick",
+                   help="experiment scale (default: quick)")
+    p.add_argument("--figures", default=None,
+                   help="comma-separated figures among 2a,2b,3,4c,6b (default: all)")
+    p.add_argument("--results-dir", default="Results", help="results folder (default: Results)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--notebooks", action=argparse.BooleanOptionalAction, default=True,
+                   help="execute the figure notebooks afterwards (default: yes)")
+    p.add_argument("--executed-dir", default="_build/executed",
+                   help="where the executed notebooks go (default: _build/executed)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice; 1 is often faster on a busy CPU)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
+    p.set_defaults(func=_run_reproduce)
+
+
+def _run_reproduce(args: argparse.Namespace) -> int:
+    import logging
+
+    from .experiments.reproduce import reproduce
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("vqcore.base").setLevel(logging.WARNING)  # one line per codebook replacement
+    try:
+        written = reproduce(args.preset, args.figures, results_dir=args.results_dir, device=args.device,
+                            notebooks=args.notebooks, executed_dir=args.executed_dir, threads=args.threads,
+                            progress=args.progress)
+    except ValueError as err:
+        print(f"vqcore reproduce: error: {err}", file=sys.stderr)
+        return 2
+    for path in written["results"] + written["notebooks"]:
+        print(path)
+    return 0
+
+
 # -- dispatch ---------------------------------------------------------------------
 
 #: One function per subcommand; each adds its parser and sets ``func``.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_complexity_parser,
+    _add_reproduce_parser,
 ]
 
 

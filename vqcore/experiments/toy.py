@@ -1,0 +1,443 @@
+"""The Gaussian toy experiment of the ICASSP 2023 paper: Figures 2a, 2b and 3.
+
+AVQ, RVQ and PVQ (``M = 4`` codebooks, bits split evenly, NSVQ, Adam, codebook replacement)
+are trained on seeded Gaussian data (:mod:`vqcore.data.gaussian`) at
+12, 16, ..., 40 bits per vector, and their MSE is measured on a held-out test set.
+
+- Figure 2a: correlated data, ``D = 64``.
+- Figure 2b: uncorrelated data, ``D = 64``.
+- Figure 3: uncorrelated data, ``D = 64, 128, 256`` (the authors' ``Data_Dimension_64.json`` holds
+  the same numbers as their Figure 2b file, so Figure 3 uses the uncorrelated source; its
+  ``D = 64`` runs are the Figure 2b runs, computed once).
+
+**Initialisation.** With ``preset.init = "uniform"`` (all presets) every codebook entry starts
+from ``U(-1/K, 1/K)``, as in the authors' published code; ``"data"`` uses the quantizers'
+``init_from_data`` instead (see :class:`~vqcore.experiments.presets.ToyPreset` for why it is
+not the default). With ``preset.avq_init = "rvq"`` (the ``smoke`` and ``quick`` presets) AVQ
+starts from the codebooks of the RVQ trained on the same data and seed (a greedy RVQ solution is
+a valid set of AVQ codebooks) and is then trained with beam-search encoding for its own, smaller
+budget: a beam-search step costs far more than an RVQ step on a CPU. With ``"scratch"``
+(``paper``) it starts like the others.
+
+**MSE** is the squared error summed over the ``D`` components of a vector and averaged over the
+test vectors, ``mean_n ||x_n - Q(x_n)||^2`` (the scale of the authors' values, which grow with
+``D`` and exceed 1 on unit-variance data, says they sum over components).
+
+**Bands.** Each seed draws its own training and test sets, initialisation, batches and NSVQ
+noise and gives one test MSE; a file's ``Mean (m)`` is the mean over seeds and its ``Quantile
+Low/High (m)`` the ``preset.quantiles`` (0.05, 0.95) quantiles over seeds (numpy's linear
+interpolation), as recorded in each file's ``meta``.
+
+**Resumable.** Every finished run (data, dimension, method, bitrate, seed) is stored at once as
+one small JSON file under ``<results_dir>/.runs/toy/<preset>/`` (temporary file, fsync,
+``os.replace``), together with the settings that made it. A later call reuses a stored run whose
+settings match and computes only the missing ones, so a killed run resumes where it stopped; the
+figure files are assembled from the stored runs and written atomically by
+:func:`vqcore.results.write`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import results
+from .._atomic import atomic_write_text
+from ..additive import AdditiveVQ
+from ..base import Quantizer
+from ..data.gaussian import gaussian_dataset
+from ..product import ProductVQ
+from ..residual import ResidualVQ
+from ..serialization import load as load_quantizer
+from ..serialization import save as save_quantizer
+from ..training import fit_quantizer
+from .presets import ToyPreset, get_preset
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "FIGURES",
+    "METHODS",
+    "RunCache",
+    "RunKey",
+    "figure_file",
+    "figure_files",
+    "planned_runs",
+    "resolve_device",
+    "run_toy",
+    "train_and_evaluate",
+]
+
+#: the toy figures this module makes
+FIGURES = ("2a", "2b", "3")
+#: methods, in the order of the authors' files
+METHODS = ("AVQ", "RVQ", "PVQ")
+#: version of the stored run records; bump to invalidate old caches
+RUN_FORMAT = "vqcore-toy-run/1"
+MSE_DEFINITION = ("mean over test vectors of the squared error summed over the D components, "
+                  "mean_n ||x_n - Q(x_n)||^2")
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` (or None): ``cuda`` when available, else ``cpu``; anything else as given."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclass(frozen=True, order=True)
+class RunKey:
+    """One training run: data kind, dimension, method, bits per vector, seed."""
+
+    data: str
+    dim: int
+    method: str
+    bits: int
+    seed: int
+
+    @property
+    def name(self) -> str:
+        """File-name-safe identifier, e.g. ``correlated-d64-AVQ-12b-s0``."""
+        return f"{self.data}-d{self.dim}-{self.method}-{self.bits}b-s{self.seed}"
+
+    @property
+    def run_seed(self) -> int:
+        """Seed of the run's initialisation, batches and NSVQ noise (stable across machines)."""
+        return zlib.crc32(self.name.encode()) & 0x7FFFFFFF
+
+
+def figure_file(figure: str, dim: int | None = None) -> str:
+    """Path of a figure's result file relative to the results folder (authors' names)."""
+    if figure == "2a":
+        return "icassp2023/Figure 2/correlated_dataset_Fig2-a.json"
+    if figure == "2b":
+        return "icassp2023/Figure 2/uncorrelated_dataset_Fig2-b.json"
+    if figure == "3":
+        if dim is None:
+            raise ValueError("figure 3 has one file per dimension: give dim")
+        return f"icassp2023/Figure 3/Data_Dimension_{int(dim)}.json"
+    raise ValueError(f"figure must be one of {FIGURES}, got {figure!r}")
+
+
+def _figure_panels(figure: str, preset: ToyPreset) -> list[tuple[str, int]]:
+    """(data kind, dimension) of each result file of ``figure``."""
+    if figure == "2a":
+        return [("correlated", 64)]
+    if figure == "2b":
+        return [("uncorrelated", 64)]
+    if figure == "3":
+        return [("uncorrelated", d) for d in preset.fig3_dims]
+    raise ValueError(f"figure must be one of {FIGURES}, got {figure!r}")
+
+
+def figure_files(figure: str, preset: str | ToyPreset = "quick") -> list[str]:
+    """The result files (relative paths) that ``figure`` writes at ``preset``."""
+    p = get_preset(preset)
+    return [figure_file(figure, dim if figure == "3" else None) for _, dim in _figure_panels(figure, p)]
+
+
+def _check_figures(figures: Iterable[str]) -> list[str]:
+    out = []
+    for f in figures:
+        f = str(f).strip().lower()
+        if f not in FIGURES:
+            raise ValueError(f"figure must be one of {FIGURES}, got {f!r}")
+        if f not in out:
+            out.append(f)
+    return out
+
+
+def planned_runs(figures: Iterable[str] = FIGURES, preset: str | ToyPreset = "quick",
+                 seeds: Sequence[int] | None = None) -> list[RunKey]:
+    """Every run the ``figures`` need at ``preset``, without duplicates, grouped by data set
+    (data kind, dimension, seed) and, within one, by bitrate with RVQ before AVQ."""
+    p = get_preset(preset)
+    seeds = tuple(p.seeds if seeds is None else seeds)
+    panels: list[tuple[str, int]] = []
+    for fig in _check_figures(figures):
+        for panel in _figure_panels(fig, p):
+            if panel not in panels:
+                panels.append(panel)
+    order = {"RVQ": 0, "PVQ": 1, "AVQ": 2}
+    return [RunKey(kind, dim, method, bits, seed)
+            for kind, dim in panels for seed in seeds for bits in p.bitrates
+            for method in sorted(METHODS, key=order.__getitem__)]
+
+
+class RunCache:
+    """Finished runs, one JSON file each, written atomically: ``<root>/<key.name>.json``."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path(self, key: RunKey) -> Path:
+        return self.root / f"{key.name}.json"
+
+    def get(self, key: RunKey, settings: dict[str, Any]) -> dict[str, Any] | None:
+        """The stored record of ``key`` if there is one made with ``settings``, else None."""
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            logger.warning("ignoring unreadable run record %s (%s)", path, exc)
+            return None
+        if record.get("format") != RUN_FORMAT or record.get("settings") != settings:
+            logger.info("stored run %s was made with other settings; it will be recomputed", key.name)
+            return None
+        return record
+
+    def put(self, key: RunKey, settings: dict[str, Any], record: dict[str, Any]) -> Path:
+        """Store ``record`` for ``key`` (atomically)."""
+        full = {"format": RUN_FORMAT, "key": key.__dict__.copy(), "settings": settings, **record}
+        return atomic_write_text(self.path(key), json.dumps(full, indent=1, allow_nan=False) + "\n")
+
+    def model_path(self, key: RunKey) -> Path:
+        return self.root / f"{key.name}.safetensors"
+
+    def put_model(self, key: RunKey, quantizer: Quantizer) -> Path:
+        """Store a trained quantizer (atomically, :func:`vqcore.save`); written before its record."""
+        return save_quantizer(quantizer, self.model_path(key))
+
+    def get_model(self, key: RunKey, settings: dict[str, Any], device: torch.device) -> Quantizer | None:
+        """The stored quantizer of ``key`` if its record matches ``settings``, else None."""
+        path = self.model_path(key)
+        if self.get(key, settings) is None or not path.is_file():
+            return None
+        try:
+            return load_quantizer(path, device=device)
+        except ValueError as exc:
+            logger.warning("ignoring unreadable model %s (%s)", path, exc)
+            return None
+
+
+def run_settings(key: RunKey, preset: ToyPreset) -> dict[str, Any]:
+    """Everything that determines the result of ``key`` at ``preset`` (validates the cache)."""
+    return {"key": key.__dict__.copy(), **preset.training_settings(key.method)}
+
+
+def build_quantizer(method: str, dim: int, bits: int, preset: ToyPreset) -> Quantizer:
+    """The untrained quantizer of ``method`` at ``bits`` per vector (bits split evenly over the stages)."""
+    if bits % preset.stages:
+        raise ValueError(f"bits ({bits}) must be divisible by the number of stages ({preset.stages})")
+    b = bits // preset.stages
+    if method == "AVQ":
+        return AdditiveVQ(dim, preset.stages, b, beam_width=preset.beam_width)
+    if method == "RVQ":
+        return ResidualVQ(dim, preset.stages, b)
+    if method == "PVQ":
+        return ProductVQ(dim, preset.stages, b)
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def uniform_codebooks(quantizer: Quantizer, seed: int) -> torch.Tensor:
+    """Codebooks of ``quantizer``'s shape drawn from ``U(-1/K, 1/K)`` (the authors' published
+    initialisation), from a CPU generator seeded with ``seed``."""
+    k = quantizer.codebook_size
+    gen = torch.Generator().manual_seed(int(seed))
+    books = torch.rand(tuple(quantizer.codebooks.shape), generator=gen) * (2.0 / k) - 1.0 / k
+    return books.to(quantizer.codebooks)
+
+
+@torch.no_grad()
+def test_mse(quantizer: Quantizer, x: torch.Tensor, batch_size: int = 4096) -> float:
+    """``mean_n ||x_n - Q(x_n)||^2`` over the rows of ``x`` (hard quantization, inference mode)."""
+    quantizer.eval()
+    total = 0.0
+    for i in range(0, x.shape[0], batch_size):
+        xb = x[i:i + batch_size]
+        total += float(((quantizer.quantize(xb) - xb) ** 2).sum(dtype=torch.float64))
+    return total / x.shape[0]
+
+
+def train_and_evaluate(key: RunKey, preset: ToyPreset, train: torch.Tensor, test: torch.Tensor,
+                       device: torch.device, init_from: Quantizer | None = None
+                       ) -> tuple[dict[str, Any], Quantizer]:
+    """Train the quantizer of ``key`` on ``train``; return its record (test MSE, times, logs) and it.
+
+    Phase 1: :func:`~vqcore.training.fit_quantizer` from the preset's initialisation
+    (:func:`uniform_codebooks` or ``init_from_data``), or from the codebooks of ``init_from`` (a
+    trained quantizer of the same shape), with codebook replacement; phase 2
+    (the last ``preset.finetune_fraction`` of the steps): the same at ``lr *
+    finetune_lr_factor`` without replacement. The global RNG (NSVQ noise) and the run's generator
+    (initialisation, batches, replacement) are seeded from ``key.run_seed``.
+    """
+    torch.manual_seed(key.run_seed)
+    q = build_quantizer(key.method, key.dim, key.bits, preset).to(device)
+    if init_from is not None:
+        if init_from.codebooks.shape != q.codebooks.shape:
+            raise ValueError(f"init_from has codebooks {tuple(init_from.codebooks.shape)}, "
+                             f"{key.name} needs {tuple(q.codebooks.shape)}")
+        q.codebooks.data.copy_(init_from.codebooks.detach().to(q.codebooks))
+    elif preset.init == "uniform":
+        q.codebooks.data.copy_(uniform_codebooks(q, key.run_seed + 2))
+    fresh_from_data = init_from is None and preset.init == "data"
+    train, test = train.to(device), test.to(device)
+    steps, batch_size, lr = preset.budget(key.method)
+    fine = round(steps * preset.finetune_fraction)
+    first = steps - fine
+    start = time.perf_counter()
+    logs = []
+    if first > 0:
+        logs.append(fit_quantizer(q, train, first, batch_size=batch_size, lr=lr,
+                                  replace_every=preset.replace_every, replace_until=preset.replace_until,
+                                  init=fresh_from_data, seed=key.run_seed, progress=False))
+    if fine > 0:
+        logs.append(fit_quantizer(q, train, fine, batch_size=batch_size, lr=lr * preset.finetune_lr_factor,
+                                  replace_every=0, init=fresh_from_data and first == 0,
+                                  seed=key.run_seed + 1, progress=False))
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    train_s = time.perf_counter() - start
+    start = time.perf_counter()
+    mse = test_mse(q, test, preset.eval_batch_size)
+    eval_s = time.perf_counter() - start
+    losses = [v for log in logs for v in log.loss]
+    record = {
+        "mse": mse,
+        "train_seconds": train_s,
+        "eval_seconds": eval_s,
+        "replaced": sum(sum(log.replaced) for log in logs),
+        "final_train_loss": losses[-1] if losses else None,
+        "warm_start": None if init_from is None else type(init_from).__name__,
+        "device": str(device),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return record, q
+
+
+def _assemble(figure: str, kind: str, dim: int, preset: ToyPreset, seeds: Sequence[int],
+              records: dict[RunKey, dict[str, Any]], device: torch.device, wall_time: float,
+              energy: float) -> results.ResultFile:
+    labels = [f"{b} bits" for b in preset.bitrates]
+    series: dict[str, results.Series] = {}
+    compute = 0.0
+    for method in METHODS:
+        per_seed = [[records[RunKey(kind, dim, method, b, s)]["mse"] for b in preset.bitrates] for s in seeds]
+        compute += sum(records[RunKey(kind, dim, method, b, s)]["train_seconds"]
+                       + records[RunKey(kind, dim, method, b, s)]["eval_seconds"]
+                       for b in preset.bitrates for s in seeds)
+        summary = results.summarize(per_seed, axis=0, quantiles=preset.quantiles)
+        series[method] = results.Series(mean=summary.mean, low=summary.low, high=summary.high)
+    split = gaussian_dataset(kind, dim, 1, 1, seed=seeds[0])
+    data = split.describe()
+    for k in ("seed", "num_train", "num_test"):
+        data.pop(k)
+    data.update(num_train=preset.num_train, num_test=preset.num_test, test_energy=energy,
+                test_energy_definition="mean over seeds and test vectors of ||x||^2")
+    meta = results.make_meta(
+        preset.name, seeds, device, quantiles=preset.quantiles,
+        over="seeds (one test-set MSE per seed; each seed draws its own training and test sets, "
+             "initialisation, batches and NSVQ noise)",
+        figure=figure, paper="icassp2023", data=data, metric_definition=MSE_DEFINITION,
+        methods={"AVQ": f"AdditiveVQ, {preset.stages} codebooks, beam width {preset.beam_width}",
+                 "RVQ": f"ResidualVQ, {preset.stages} stages",
+                 "PVQ": f"ProductVQ, {preset.stages} parts of D/{preset.stages}"},
+        training=("NSVQ, Adam, codebook replacement (vqcore.training.fit_quantizer); codebooks start "
+                  + ("from U(-1/K, 1/K) (the authors' published initialisation)" if preset.init == "uniform"
+                     else "from init_from_data")
+                  + "; " + ("AVQ starts from the trained RVQ codebooks of the same data and seed, then trains "
+                            "with beam-search encoding" if preset.avq_init == "rvq"
+                            else "AVQ starts like the others")),
+        settings=preset.as_dict(), compute_seconds=round(compute, 3), wall_time_s=round(wall_time, 3),
+    )
+    context: dict[str, Any] = {"Data": kind.capitalize()} if figure in ("2a", "2b") else {"Data Dimension": dim}
+    return results.ResultFile(metric="MSE", x_key="VQ Bitrate", x=labels, series=series, context=context, meta=meta)
+
+
+def _trained_rvq(key: RunKey, preset: ToyPreset, cache: RunCache, split: Any, device: torch.device,
+                 records: dict[RunKey, dict[str, Any]]) -> Quantizer:
+    """The RVQ trained on the same data and seed as the AVQ run ``key`` (stored, or trained now)."""
+    rvq_key = RunKey(key.data, key.dim, "RVQ", key.bits, key.seed)
+    settings = run_settings(rvq_key, preset)
+    model = cache.get_model(rvq_key, settings, device)
+    if model is None:
+        logger.info("%s: no stored RVQ to start from; training %s again", key.name, rvq_key.name)
+        record, model = train_and_evaluate(rvq_key, preset, split.train, split.test, device)
+        cache.put_model(rvq_key, model)
+        cache.put(rvq_key, settings, record)
+        records[rvq_key] = record
+    return model
+
+
+def run_toy(figures: Iterable[str] = FIGURES, preset: str | ToyPreset = "quick",
+            results_dir: str | Path = "Results", device: str | torch.device | None = "auto",
+            seeds: Sequence[int] | None = None, cache_dir: str | Path | None = None, progress: bool = True,
+            on_run: Callable[[RunKey, dict[str, Any]], None] | None = None) -> list[Path]:
+    """Run (or resume) the toy experiment for ``figures`` and write their result files.
+
+    Args:
+        figures: any of ``"2a"``, ``"2b"``, ``"3"``.
+        preset: ``"smoke"``, ``"quick"``, ``"paper"`` or a :class:`ToyPreset`.
+        results_dir: the ``Results`` folder; files go to ``<results_dir>/icassp2023/Figure N/``.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
+        seeds: override the preset's seeds.
+        cache_dir: where finished runs are stored (default ``<results_dir>/.runs/toy/<preset>``).
+        progress: show a tqdm bar over the runs.
+        on_run: called with ``(key, record)`` after each run is computed and stored.
+    Returns:
+        The result files written.
+    """
+    p = get_preset(preset)
+    figs = _check_figures(figures)
+    seeds = tuple(int(s) for s in (p.seeds if seeds is None else seeds))
+    if not seeds:
+        raise ValueError("at least one seed is needed")
+    dev = resolve_device(device)
+    results_dir = Path(results_dir)
+    cache = RunCache(cache_dir if cache_dir is not None else results_dir / ".runs" / "toy" / p.name)
+    keys = planned_runs(figs, p, seeds)
+    start = time.perf_counter()
+    records: dict[RunKey, dict[str, Any]] = {}
+    todo = []
+    for key in keys:
+        record = cache.get(key, run_settings(key, p))
+        if record is None:
+            todo.append(key)
+        else:
+            records[key] = record
+    logger.info("toy experiment, preset %s, figures %s on %s: %d runs stored, %d to compute",
+                p.name, ",".join(figs), dev, len(records), len(todo))
+    energies: dict[tuple[str, int], list[float]] = {}
+    data: tuple[tuple[str, int, int], Any] | None = None
+    bar = tqdm(todo, desc=f"toy ({p.name})", disable=not progress, unit="run")
+    for key in bar:
+        bar.set_postfix_str(key.name)
+        ident = (key.data, key.dim, key.seed)
+        if data is None or data[0] != ident:
+            data = (ident, gaussian_dataset(key.data, key.dim, p.num_train, p.num_test, seed=key.seed))
+        split = data[1]
+        warm = None
+        if key.method == "AVQ" and p.avq_init == "rvq":
+            warm = _trained_rvq(key, p, cache, split, dev, records)
+        record, model = train_and_evaluate(key, p, split.train, split.test, dev, init_from=warm)
+        if key.method == "RVQ" and p.avq_init == "rvq":
+            cache.put_model(key, model)
+        cache.put(key, run_settings(key, p), record)
+        records[key] = record
+        logger.info("%s: MSE %.4f (train %.1f s, test %.1f s)", key.name, record["mse"],
+                    record["train_seconds"], record["eval_seconds"])
+        if on_run is not None:
+            on_run(key, record)
+    bar.close()
+    wall = time.perf_counter() - start
+    written = []
+    for fig in figs:
+        for kind, dim in _figure_panels(fig, p):
+            if (kind, dim) not in energies:
+                energies[(kind, dim)] = [
+                    float((gaussian_dataset(kind, dim, 1, p.num_test, seed=s).test ** 2).sum(-1).mean()) for s in seeds]
+            energy = sum(energies[(kind, dim)]) / len(seeds)
+            result = _assemble(fig, kind, dim, p, seeds, records, dev, wall, energy)
+            path = results.write(result, results_dir / figure_file(fig, dim if fig == "3" else None))
+            written.append(path)
+    return written
