@@ -243,7 +243,7 @@ def additive_beam_search(x: torch.Tensor, codebooks: torch.Tensor, beam_width: i
 
 def additive_exhaustive_search(x: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
     """Ground truth for tiny sizes: try all ``K ** M`` tuples. ``(N, D), (M, K, D) -> (N, M)``."""
-    num_stages, codebook_size, dim = codebooks.shape
+    num_stages, codebook_size, _ = codebooks.shape
     if codebook_size ** num_stages > 1 << 20:
         raise ValueError(f"exhaustive search over {codebook_size}**{num_stages} tuples is too large")
     tuples = torch.tensor(list(itertools.product(range(codebook_size), repeat=num_stages)), device=x.device)

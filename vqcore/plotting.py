@@ -27,8 +27,17 @@ from . import results
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["METHOD_COLORS", "comparison_table", "load_reference", "ordering_by_x", "plot_figure",
-           "plot_reference", "plot_result", "x_positions"]
+__all__ = [
+    "METHOD_COLORS",
+    "comparison_table",
+    "load_reference",
+    "ordering_by_x",
+    "plot_figure",
+    "plot_reference",
+    "plot_result",
+    "scales_differ",
+    "x_positions",
+]
 
 #: one colour per method, shared by our curves and the paper's overlay
 METHOD_COLORS: dict[str, str] = {
@@ -127,18 +136,62 @@ def plot_reference(reference: results.ResultFile, ax: Any, methods: Sequence[str
     return ax
 
 
+def _value_range(result: results.ResultFile, methods: Sequence[str] | None) -> tuple[float, float]:
+    vals = [v for m in (methods or result.methods) if m in result.series
+            for v in result.series[m].central if v is not None and math.isfinite(v)]
+    return (min(vals), max(vals)) if vals else (math.nan, math.nan)
+
+
+def scales_differ(result: results.ResultFile, reference: results.ResultFile,
+                  methods: Sequence[str] | None = None) -> bool:
+    """True when the two files' value ranges overlap by less than half of the smaller range
+    (then one y axis would flatten one of them)."""
+    lo1, hi1 = _value_range(result, methods)
+    lo2, hi2 = _value_range(reference, methods)
+    if any(math.isnan(v) for v in (lo1, hi1, lo2, hi2)):
+        return False
+    overlap = min(hi1, hi2) - max(lo1, lo2)
+    smaller = min(hi1 - lo1, hi2 - lo2)
+    if smaller <= 0:
+        return overlap < 0
+    return overlap < 0.5 * smaller
+
+
 def plot_figure(result: results.ResultFile, reference: results.ResultFile | None = None, ax: Any = None,
                 methods: Sequence[str] | None = None, *, title: str | None = None,
-                ours_label: str = " (ours)", legend: bool = True, logy: bool = False) -> Any:
-    """Ours (:func:`plot_result`) and, when given, the published curves (:func:`plot_reference`)."""
+                ours_label: str = " (ours)", legend: bool = True, logy: bool = False,
+                reference_axis: str = "auto") -> Any:
+    """Ours (:func:`plot_result`) and, when given, the published curves (:func:`plot_reference`).
+
+    ``reference_axis``: ``"same"`` draws the paper's curves on our y axis, ``"twin"`` on a second
+    y axis at the right (labelled as the paper's), ``"auto"`` picks ``"twin"`` when
+    :func:`scales_differ` (for example when the data sets differ in scale). Returns our axes; the
+    second one, if any, is ``ax.paper_axis``.
+    """
+    if reference_axis not in ("auto", "same", "twin"):
+        raise ValueError(f"reference_axis must be 'auto', 'same' or 'twin', got {reference_axis!r}")
     ax = plot_result(result, ax, methods, label=ours_label if reference is not None else "", title=title)
+    target = ax
     if reference is not None:
-        plot_reference(reference, ax, methods)
+        twin = reference_axis == "twin" or (reference_axis == "auto" and scales_differ(result, reference, methods))
+        if twin:
+            target = ax.twinx()
+            target.set_ylabel(f"{reference.metric} ({PAPER_LABEL}, dashed; right axis)")
+            ax.set_ylabel(f"{result.metric} (ours, solid; left axis)")
+        plot_reference(reference, target, methods)
         _set_ticks(ax, result, reference)
+    ax.paper_axis = target if target is not ax else None
     if logy:
         ax.set_yscale("log")
+        if target is not ax:
+            target.set_yscale("log")
     if legend:
-        ax.legend(fontsize="small", ncol=2 if reference is not None else 1)
+        handles, labels = ax.get_legend_handles_labels()
+        if target is not ax:
+            more_handles, more_labels = target.get_legend_handles_labels()
+            handles, labels = handles + more_handles, labels + more_labels
+        (target if target is not ax else ax).legend(handles, labels, fontsize="small",
+                                                    ncol=2 if reference is not None else 1)
     return ax
 
 

@@ -33,7 +33,8 @@ one small JSON file under ``<results_dir>/.runs/toy/<preset>/`` (temporary file,
 ``os.replace``), together with the settings that made it. A later call reuses a stored run whose
 settings match and computes only the missing ones, so a killed run resumes where it stopped; the
 figure files are assembled from the stored runs and written atomically by
-:func:`vqcore.results.write`.
+:func:`vqcore.results.write`. When AVQ starts from RVQ, the trained RVQ is stored beside its
+record (``<name>.safetensors``, written first, also atomically).
 """
 from __future__ import annotations
 
@@ -249,7 +250,7 @@ def uniform_codebooks(quantizer: Quantizer, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def test_mse(quantizer: Quantizer, x: torch.Tensor, batch_size: int = 4096) -> float:
+def evaluate_mse(quantizer: Quantizer, x: torch.Tensor, batch_size: int = 4096) -> float:
     """``mean_n ||x_n - Q(x_n)||^2`` over the rows of ``x`` (hard quantization, inference mode)."""
     quantizer.eval()
     total = 0.0
@@ -299,7 +300,7 @@ def train_and_evaluate(key: RunKey, preset: ToyPreset, train: torch.Tensor, test
         torch.cuda.synchronize(device)
     train_s = time.perf_counter() - start
     start = time.perf_counter()
-    mse = test_mse(q, test, preset.eval_batch_size)
+    mse = evaluate_mse(q, test, preset.eval_batch_size)
     eval_s = time.perf_counter() - start
     losses = [v for log in logs for v in log.loss]
     record = {
