@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import wave
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_write_bytes
 from . import espeak, phones
 
 logger = logging.getLogger(__name__)
@@ -298,21 +298,6 @@ def synthesize_item(text: str, speaker: Speaker, *, rate: int, pitch: int, seed:
 
 # -- files -------------------------------------------------------------------------------------
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
     import io
     buf = io.BytesIO()
@@ -462,7 +447,7 @@ def build_corpus(preset: str | CorpusConfig = "quick", seed: int = 0, *, cache_d
     def make(entry: dict) -> dict:
         audio, segments = synthesize_item(entry["text"], spk_by_name[entry["speaker"]], rate=entry["rate"],
                                           pitch=entry["pitch"], seed=entry["seed"])
-        _atomic_write_bytes(folder / entry["audio"], _wav_bytes(audio, SAMPLE_RATE))
+        atomic_write_bytes(folder / entry["audio"], _wav_bytes(audio, SAMPLE_RATE))
         return {**entry, "num_samples": len(audio), "segments": [asdict(s) for s in segments]}
 
     logger.info("synthesizing %d utterances into %s", len(plan), folder)
@@ -485,5 +470,5 @@ def build_corpus(preset: str | CorpusConfig = "quick", seed: int = 0, *, cache_d
         "speakers": [asdict(s) for s in SPEAKERS if s in train_spk + test_spk],
         "items": items,
     }
-    _atomic_write_bytes(manifest_path, json.dumps(manifest, indent=1).encode())
+    atomic_write_bytes(manifest_path, json.dumps(manifest, indent=1).encode())
     return Corpus(folder, manifest)
