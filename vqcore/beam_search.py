@@ -9,7 +9,9 @@ That is also the distance from the tuple's residual to ``c_j``, so "the B neares
 the residual" and "the B best extended tuples" are the same list. Every beam step is then a
 gather, an add and a top-k; no ``D``-dimensional distance is computed inside the loop.
 
-How the work is kept small (the results do not depend on it):
+How the work is kept small (every score is the same float computation as in the plain
+step-by-step search, so the codes are the same; only the order in which a ``topk`` lists exactly
+equal scores may differ):
 
 - each partial tuple stores increments only for the codebooks it has not used (``U`` blocks of
   ``K``), built by one ``embedding_bag`` that sums, in the order the codewords were added, the
