@@ -34,7 +34,9 @@ def test_avq_wide_beam_equals_exhaustive(stages, size):
     books = torch.randn(stages, size, 6, dtype=torch.float64)
     # a beam wider than any number of partial tuples keeps them all
     wide = math.comb(stages, stages // 2) * size ** stages
-    assert torch.equal(additive_beam_search(x, books, wide), additive_exhaustive_search(x, books))
+    exhaustive = additive_exhaustive_search(x, books)
+    assert torch.equal(additive_beam_search(x, books, wide), exhaustive)
+    assert torch.equal(additive_beam_search(x, books, wide, ordered=True), exhaustive)
 
 
 def test_avq_beam_wider_than_candidates_at_hand():
@@ -64,6 +66,49 @@ def test_avq_beam_codes_are_consistent_with_reported_error():
     codes = q.encode(x)
     assert codes.shape == (50, 3) and codes.dtype == torch.long
     assert torch.allclose(q.decode(codes), q.codebooks[torch.arange(3), codes].sum(1))
+
+
+def _fixed_order_beam_search(x: torch.Tensor, books: torch.Tensor, beam: int) -> torch.Tensor:
+    """Plain fixed-order beam search (codebook 0, then 1, ...), one vector at a time: ``(N, M)`` codes."""
+    stages, size, _ = books.shape
+    out = []
+    for v in x:
+        tuples = [((), v)]  # (codes so far, residual)
+        for m in range(stages):
+            cand = [(codes + (k,), res - books[m, k]) for codes, res in tuples for k in range(size)]
+            cand.sort(key=lambda c: float((c[1] ** 2).sum()))
+            tuples = cand[:beam]
+        out.append(tuples[0][0])
+    return torch.tensor(out)
+
+
+@pytest.mark.parametrize("beam", [1, 3, 8])
+def test_avq_ordered_track_is_never_worse_than_either_search(beam):
+    gen_ = gen(7)
+    x = torch.randn(150, 6, dtype=torch.float64, generator=gen_)
+    # codebooks of shrinking scale, as a residual quantizer trains them: free order can lose here
+    books = torch.randn(3, 6, 6, dtype=torch.float64, generator=gen_) * torch.tensor([1.0, 0.5, 0.25]).view(3, 1, 1)
+    stage = torch.arange(3)
+
+    def err(codes):
+        return ((books[stage, codes].sum(1) - x) ** 2).sum(-1)
+
+    free = err(additive_beam_search(x, books, beam))
+    fixed = err(_fixed_order_beam_search(x, books, beam))
+    both = err(additive_beam_search(x, books, beam, ordered=True))
+    assert torch.all(both <= torch.minimum(free, fixed) + 1e-12)
+    if beam > 1:  # the two searches do disagree here, so the test can see a lost tuple
+        assert torch.any(fixed < free - 1e-9) or torch.any(free < fixed - 1e-9)
+
+
+def test_avq_ordered_track_option_is_kept_and_checked(tmp_path):
+    q = vqcore.AdditiveVQ(6, stages=3, bits_per_stage=2, beam_width=2, ordered_track=True)
+    x = torch.randn(40, 6, generator=gen(2))
+    assert torch.equal(q.encode(x), additive_beam_search(x, q.codebooks.detach(), 2, ordered=True))
+    vqcore.save(q, tmp_path / "avq.safetensors")
+    assert vqcore.load(tmp_path / "avq.safetensors").ordered_track is True
+    with pytest.raises(ValueError, match="ordered_track"):
+        vqcore.AdditiveVQ(6, stages=3, bits_per_stage=2, ordered_track="yes")
 
 
 def test_rvq_equals_greedy_residual_search():

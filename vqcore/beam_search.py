@@ -140,8 +140,42 @@ def _smallest(inc: torch.Tensor, err: torch.Tensor, sizes: list[int], pool: int)
     return score, idx
 
 
+def _ordered_track(n: int, lin_start: int, table: torch.Tensor, err: torch.Tensor, sizes: list[int],
+                   num_stages: int, codebook_size: int, beam_width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Beam search through the codebooks in their fixed order ``0, 1, ..., M-1`` (the search of a
+    residual quantizer with a beam, as faiss's ``ResidualQuantizer`` does it).
+
+    Step ``m`` extends each of the ``B`` kept tuples with every entry of codebook ``m`` and keeps
+    the ``B`` best; tuples of one step all use the same codebooks, so there are no duplicates.
+    err: ``(n, 1)`` squared norms of the chunk. Returns ``(codes (n, M), error (n,))``.
+    """
+    device = table.device
+    m_count, k_size = num_stages, codebook_size
+    vec = torch.arange(n, device=device)
+    inc = table[lin_start + vec * m_count]  # (n, K): codebook 0's linear block
+    path = torch.empty(n, 1, 0, dtype=torch.long, device=device)
+    n_beam = 1
+    for step in range(m_count - 1):
+        pool = min(n_beam * k_size, beam_width)
+        err, cand = _smallest(inc, err, sizes, pool)
+        parent = cand // k_size  # global index of the parent tuple
+        path = torch.cat([path.reshape(n * n_beam, step).index_select(0, parent.view(-1)).view(n, pool, step),
+                          (cand % k_size).unsqueeze(-1)], dim=2)
+        n_beam = pool
+        nxt = step + 1
+        bags = torch.cat([(lin_start + vec * m_count + nxt).view(n, 1, 1).expand(n, n_beam, 1),
+                          (torch.arange(step + 1, device=device) * k_size + path) * m_count + nxt], dim=2)
+        inc = F.embedding_bag(bags.view(-1, step + 2), table, mode="sum")
+    total = (inc.view(n, n_beam, k_size) + err.unsqueeze(-1)).view(n, -1)
+    best_err, best = total.min(dim=1, keepdim=True)
+    beam = best // k_size
+    codes = torch.cat([path.gather(1, beam.unsqueeze(-1).expand(-1, -1, m_count - 1)).squeeze(1), best % k_size], dim=1)
+    return codes, best_err.squeeze(1)
+
+
 def _beam_search_chunk(x: torch.Tensor, flat_books: torch.Tensor, norms: torch.Tensor, table: torch.Tensor,
-                       hashes: torch.Tensor, num_stages: int, codebook_size: int, beam_width: int) -> torch.Tensor:
+                       hashes: torch.Tensor, num_stages: int, codebook_size: int, beam_width: int,
+                       ordered: bool = False) -> torch.Tensor:
     n, device = x.shape[0], x.device
     m_count, k_size = num_stages, codebook_size
     mk = m_count * k_size
@@ -196,11 +230,16 @@ def _beam_search_chunk(x: torch.Tensor, flat_books: torch.Tensor, norms: torch.T
         inc = F.embedding_bag(bags.view(-1, step + 2), table, mode="sum")
     # one codebook left per tuple: every completion
     total = (inc.view(n, n_beam, k_size) + err.unsqueeze(-1)).view(n, -1)
-    best = total.argmin(dim=1, keepdim=True)
+    best_err, best = total.min(dim=1, keepdim=True)
     beam = best // k_size
     full = torch.cat([path.gather(1, beam.unsqueeze(-1).expand(-1, -1, m_count - 1)).squeeze(1),
                       unused.view(n, n_beam).gather(1, beam) * k_size + best % k_size], dim=1)  # (n, M)
-    return torch.empty_like(full).scatter_(1, full // k_size, full % k_size)
+    codes = torch.empty_like(full).scatter_(1, full // k_size, full % k_size)
+    if ordered:
+        fixed, fixed_err = _ordered_track(n, lin_start, table, (x * x).sum(-1, keepdim=True), sizes,
+                                          m_count, k_size, beam_width)
+        codes = torch.where((fixed_err < best_err.squeeze(1)).unsqueeze(-1), fixed, codes)
+    return codes
 
 
 def default_chunk_size(device: torch.device, beam_width: int, num_stages: int, codebook_size: int) -> int:
@@ -212,7 +251,7 @@ def default_chunk_size(device: torch.device, beam_width: int, num_stages: int, c
 
 
 def additive_beam_search(x: torch.Tensor, codebooks: torch.Tensor, beam_width: int,
-                         chunk_size: int | None = None) -> torch.Tensor:
+                         chunk_size: int | None = None, ordered: bool = False) -> torch.Tensor:
     """Encode ``x`` with additive quantization by beam search.
 
     Args:
@@ -221,6 +260,13 @@ def additive_beam_search(x: torch.Tensor, codebooks: torch.Tensor, beam_width: i
         beam_width: ``B``, partial tuples kept per vector (``B`` larger than the candidates at hand
             keeps them all).
         chunk_size: vectors searched at once (default: :func:`default_chunk_size`).
+        ordered: also run a beam search of the same width through the codebooks in their fixed
+            order (:func:`_ordered_track`, the search of a residual quantizer) and return, per
+            vector, whichever of the two tuples has the smaller error. The free-order search alone
+            can lose to the fixed-order one on codebooks trained for a fixed order (RVQ's, or
+            AVQ codebooks warm-started from them), where using a small late-stage codebook early
+            leaves a large early-stage codebook for a small residual. Costs about half as much
+            again as the free-order search for ``M = 4``.
     Returns:
         ``(N, M)`` long: the entry chosen from each codebook (in codebook order).
     """
@@ -237,7 +283,7 @@ def additive_beam_search(x: torch.Tensor, codebooks: torch.Tensor, beam_width: i
     table[:mk * num_stages] = (2 * (flat_books @ flat_books.T)).view(-1, codebook_size)
     out = [
         _beam_search_chunk(x[i:i + chunk_size], flat_books, norms, table, hashes, num_stages, codebook_size,
-                           beam_width)
+                           beam_width, ordered)
         for i in range(0, x.shape[0], chunk_size)
     ]
     return torch.cat(out) if len(out) > 1 else out[0]
