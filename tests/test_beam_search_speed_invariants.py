@@ -117,13 +117,18 @@ def test_embedding_bag_adds_a_bag_in_order_exactly():
             assert torch.equal(F.embedding_bag(bags, table, mode="sum"), want)
 
 
-def test_cpu_chunk_grows_with_threads():
+def test_threads_share_the_chunks_without_changing_the_codes():
+    x, books = _data(700, 16, 4, 32, torch.float32, seed=5)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = beam_search.default_chunk_size(torch.device("cpu"), 16, 4, 256)
-        torch.set_num_threads(2)
-        two = beam_search.default_chunk_size(torch.device("cpu"), 16, 4, 256)
+        want = additive_beam_search(x, books, 8, chunk_size=50)
+        for t in (2, 3):
+            torch.set_num_threads(t)
+            for ordered in (False, True):
+                got = additive_beam_search(x, books, 8, chunk_size=50, ordered=ordered)
+                ref = want if not ordered else additive_beam_search(x, books, 8, chunk_size=700, ordered=True)
+                assert torch.equal(got, ref)
+            assert torch.get_num_threads() == t  # restored after the search
     finally:
         torch.set_num_threads(threads)
-    assert two == 2 * one >= 2

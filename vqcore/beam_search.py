@@ -19,17 +19,20 @@ equal scores may differ):
   same order, as updating the increments step by step);
 - the best candidates of a step are found hierarchically (see :func:`_smallest`), so the
   ``(n, beam, U*K)`` scores are never formed and each ``topk`` sees a few hundred values;
-- vectors are searched in chunks sized for the cache on CPUs and for occupancy on GPUs.
+- vectors are searched in chunks sized for the cache on CPUs and for occupancy on GPUs; on a CPU
+  with ``torch.get_num_threads() > 1`` the chunks are shared among that many Python threads, each
+  running torch with one thread (the operations of one chunk are too small for intra-op threads).
 """
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
 
 #: vectors searched at once: about this many elements in the ``(chunk, beam, M*K)`` increments
-#: per thread on CPU (the working set stays in cache), and in all on GPUs (few, large kernels)
+#: on CPU (one chunk per thread; the working set stays in cache), and on GPUs (few, large kernels)
 _CHUNK_ELEMENTS = {"cpu": 1 << 21, "cuda": 1 << 27}
 #: hierarchical top-k: the largest block of candidates, and the smaller blocks each one splits into
 _TOP_BLOCK, _FANOUT = 64, 8
@@ -245,8 +248,6 @@ def _beam_search_chunk(x: torch.Tensor, flat_books: torch.Tensor, norms: torch.T
 def default_chunk_size(device: torch.device, beam_width: int, num_stages: int, codebook_size: int) -> int:
     """Vectors searched at once by :func:`additive_beam_search` when ``chunk_size`` is not given."""
     budget = _CHUNK_ELEMENTS.get(device.type, 1 << 24)
-    if device.type == "cpu":
-        budget *= torch.get_num_threads()
     return max(1, budget // (beam_width * num_stages * codebook_size))
 
 
@@ -269,7 +270,13 @@ def additive_beam_search(x: torch.Tensor, codebooks: torch.Tensor, beam_width: i
             again as the free-order search for ``M = 4``.
     Returns:
         ``(N, M)`` long: the entry chosen from each codebook (in codebook order).
+
+    On a CPU with ``T = torch.get_num_threads() > 1`` and more than one chunk, ``T`` Python threads
+    search the chunks, and torch is set to one thread until they are done (the setting is
+    process-wide, so other threads of the process see it too while the search runs). The codes
+    do not depend on the number of threads or on ``chunk_size``.
     """
+    x = x.detach()
     num_stages, codebook_size, dim = codebooks.shape
     flat_books = codebooks.reshape(-1, dim).to(x.dtype)
     norms = (flat_books * flat_books).sum(-1)
@@ -281,11 +288,28 @@ def additive_beam_search(x: torch.Tensor, codebooks: torch.Tensor, beam_width: i
     # rows embedding_bag sums: the Gram blocks (shared) and room for a chunk's linear blocks
     table = torch.empty(mk * num_stages + chunk_size * num_stages, codebook_size, dtype=x.dtype, device=x.device)
     table[:mk * num_stages] = (2 * (flat_books @ flat_books.T)).view(-1, codebook_size)
-    out = [
-        _beam_search_chunk(x[i:i + chunk_size], flat_books, norms, table, hashes, num_stages, codebook_size,
-                           beam_width, ordered)
-        for i in range(0, x.shape[0], chunk_size)
-    ]
+    starts = list(range(0, x.shape[0], chunk_size))
+
+    def search(chunk_starts: list[int], scratch: torch.Tensor) -> list[torch.Tensor]:
+        with torch.no_grad():
+            return [_beam_search_chunk(x[i:i + chunk_size], flat_books, norms, scratch, hashes, num_stages,
+                                       codebook_size, beam_width, ordered) for i in chunk_starts]
+
+    threads = torch.get_num_threads() if x.device.type == "cpu" else 1
+    workers = min(threads, len(starts))
+    if workers <= 1:
+        out = search(starts, table)
+    else:
+        groups = [starts[w::workers] for w in range(workers)]
+        tables = [table] + [table.clone() for _ in range(workers - 1)]  # each thread its own scratch rows
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(workers, thread_name_prefix="vqcore-beam") as pool:
+                done = list(pool.map(search, groups, tables))
+        finally:
+            torch.set_num_threads(threads)
+        by_start = {i: codes for group, codes in zip(groups, done) for i, codes in zip(group, codes)}
+        out = [by_start[i] for i in starts]
     return torch.cat(out) if len(out) > 1 else out[0]
 
 

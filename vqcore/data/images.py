@@ -33,8 +33,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["IMAGE_NAMES", "SKIMAGE_PHOTOS", "SKLEARN_PHOTOS", "image_group", "list_images", "load_image",
-           "split_images"]
+__all__ = ["IMAGE_NAMES", "SKIMAGE_PHOTOS", "SKLEARN_PHOTOS", "image_group", "image_tiles", "list_images",
+           "load_image", "random_patches", "split_images"]
 
 #: photographs from ``skimage.data`` (function name, or ``motorcycle_left``/``motorcycle_right``)
 SKIMAGE_PHOTOS: tuple[str, ...] = (
@@ -114,3 +114,43 @@ def split_images(names: Sequence[str] | None = None, test_fraction: float = 0.2,
     train = [n for n in names if image_group(n) not in test_groups]
     test = [n for n in names if image_group(n) in test_groups]
     return train, test
+
+
+def random_patches(names: Sequence[str], size: int, count: int, seed: int = 0) -> np.ndarray:
+    """``count`` random ``size x size`` crops of the images ``names``: ``(count, size, size)`` ``float32``.
+
+    Every position of every image is equally likely (an image is picked with probability
+    proportional to its number of valid crop positions, then a position uniformly); an image
+    smaller than ``size`` on a side is never picked. The same arguments always give the same crops.
+    """
+    names = list(names)
+    if not names:
+        raise ValueError("names must list at least one image")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be an integer >= 1, got {size!r}")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be an integer >= 1, got {count!r}")
+    images = [load_image(n) for n in names]
+    positions = np.array([max(0, h - size + 1) * max(0, w - size + 1) for h, w in (im.shape for im in images)],
+                         dtype=np.float64)
+    if positions.sum() == 0:
+        raise ValueError(f"size ({size}) is larger than every image in names")
+    rng = np.random.default_rng(seed)
+    which = rng.choice(len(images), size=count, p=positions / positions.sum())
+    out = np.empty((count, size, size), dtype=np.float32)
+    for i, k in enumerate(which):
+        h, w = images[k].shape
+        r, c = rng.integers(h - size + 1), rng.integers(w - size + 1)
+        out[i] = images[k][r:r + size, c:c + size]
+    return out
+
+
+def image_tiles(name: str, size: int) -> np.ndarray:
+    """All non-overlapping ``size x size`` tiles of image ``name`` in raster order, from its top-left
+    corner (the right and bottom remainders are left out): ``(rows * cols, size, size)`` ``float32``."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be an integer >= 1, got {size!r}")
+    img = load_image(name)
+    rows, cols = img.shape[0] // size, img.shape[1] // size
+    tiles = img[:rows * size, :cols * size].reshape(rows, size, cols, size).transpose(0, 2, 1, 3)
+    return np.ascontiguousarray(tiles.reshape(rows * cols, size, size), dtype=np.float32)
