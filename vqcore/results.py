@@ -70,8 +70,10 @@ __all__ = [
     "write",
 ]
 
-#: The x-axis keys the authors use. ``"VQ bitrate"`` (lower-case b) is the NSVQ paper's spelling.
-X_KEYS: tuple[str, ...] = ("VQ Bitrate", "VQ bitrate", "Sampling Rate", "T")
+#: The x-axis keys: the authors' (``"VQ bitrate"``, lower-case b, is the NSVQ paper's spelling), then
+#: ours for the Interspeech 2023 figures, which have no published files: ``"Index"`` (a codebook
+#: index) and ``"Time"`` (a frame's time).
+X_KEYS: tuple[str, ...] = ("VQ Bitrate", "VQ bitrate", "Sampling Rate", "T", "Index", "Time")
 
 METRIC_KEY = "Metric"
 META_KEY = "meta"

@@ -10,23 +10,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import torch
 
 from .complexity_figures import FIGURES as COMPLEXITY_FIGURES
 from .complexity_figures import run_complexity
+from .interspeech import FIGURES as INTERSPEECH_FIGURES
 from .presets import get_preset
 from .toy import FIGURES as TOY_FIGURES
 from .toy import resolve_device, run_toy
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ALL_FIGURES", "NOTEBOOKS", "parse_figures", "repository_root", "reproduce", "run_notebooks"]
+__all__ = ["ALL_FIGURES", "NOTEBOOKS", "RUNNERS", "parse_figures", "repository_root", "reproduce", "run_notebooks"]
 
-#: every figure ``reproduce`` knows, in order
-ALL_FIGURES: tuple[str, ...] = TOY_FIGURES + COMPLEXITY_FIGURES
+#: every figure ``reproduce`` knows, in order (ICASSP 2023, then Interspeech 2023)
+ALL_FIGURES: tuple[str, ...] = TOY_FIGURES + COMPLEXITY_FIGURES + INTERSPEECH_FIGURES
 #: the notebook (under ``notebooks/``, without suffix) that draws each figure
 NOTEBOOKS: dict[str, str] = {
     "2a": "fig2_toy_mse",
@@ -34,7 +35,22 @@ NOTEBOOKS: dict[str, str] = {
     "3": "fig3_dimension",
     "4c": "fig4c_6b_complexity",
     "6b": "fig4c_6b_complexity",
+    "sfvq2d": "sfvq_2d",
+    **{f: "sfvq_phones" for f in INTERSPEECH_FIGURES if f != "sfvq2d"},
 }
+
+
+def _run_interspeech(figures: list[str], preset: str, results_dir: str | Path, device: str,
+                     progress: bool) -> list[Path]:
+    from .interspeech import run_interspeech
+    return run_interspeech(figures, preset, results_dir, device, progress=progress)
+
+
+#: the runner of each group of figures (other than the toy and complexity figures):
+#: ``(figures, run(figures, preset, results_dir, device, progress) -> written files)``
+RUNNERS: list[tuple[tuple[str, ...], Callable[..., list[Path]]]] = [
+    (INTERSPEECH_FIGURES, _run_interspeech),
+]
 
 
 def repository_root() -> Path:
@@ -97,7 +113,7 @@ def reproduce(preset: str = "quick", figures: str | Iterable[str] | None = None,
 
     Args:
         preset: ``"smoke"``, ``"quick"`` or ``"paper"``.
-        figures: subset of :data:`ALL_FIGURES` (``"2a,2b,3,4c,6b"``); default all.
+        figures: subset of :data:`ALL_FIGURES` (``"2a,2b,3,4c,6b"``, ``"sfvqgroups"``); default all.
         results_dir: the ``Results`` folder the files go to.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
         notebooks: execute the figure notebooks afterwards.
@@ -122,6 +138,10 @@ def reproduce(preset: str = "quick", figures: str | Iterable[str] | None = None,
     comp = [f for f in figs if f in COMPLEXITY_FIGURES]
     if comp:
         written["results"] += run_complexity(comp, results_dir=results_dir, preset=p.name)
+    for group, run in RUNNERS:
+        chosen = [f for f in figs if f in group]
+        if chosen:
+            written["results"] += run(chosen, p.name, results_dir, str(dev), progress)
     logger.info("experiments done in %.1f s: %d result files", time.perf_counter() - start, len(written["results"]))
     if notebooks:
         written["notebooks"] = run_notebooks([NOTEBOOKS[f] for f in figs], results_dir, executed_dir,
