@@ -19,6 +19,7 @@ from .complexity_figures import FIGURES as COMPLEXITY_FIGURES
 from .complexity_figures import run_complexity
 from .interspeech import FIGURES as INTERSPEECH_FIGURES
 from .presets import get_preset
+from .speech_coding import FIGURES as SPEECH_FIGURES
 from .toy import FIGURES as TOY_FIGURES
 from .toy import resolve_device, run_toy
 
@@ -27,9 +28,10 @@ logger = logging.getLogger(__name__)
 __all__ = ["ALL_FIGURES", "NOTEBOOKS", "RUNNERS", "parse_figures", "repository_root", "reproduce", "run_notebooks"]
 
 #: every figure ``reproduce`` knows, in order (ICASSP 2023, then Interspeech 2023)
-ALL_FIGURES: tuple[str, ...] = TOY_FIGURES + COMPLEXITY_FIGURES + INTERSPEECH_FIGURES
+ALL_FIGURES: tuple[str, ...] = SPEECH_FIGURES + TOY_FIGURES + COMPLEXITY_FIGURES + INTERSPEECH_FIGURES
 #: the notebook (under ``notebooks/``, without suffix) that draws each figure
 NOTEBOOKS: dict[str, str] = {
+    "1": "fig1_speech",
     "2a": "fig2_toy_mse",
     "2b": "fig2_toy_mse",
     "3": "fig3_dimension",
@@ -38,6 +40,12 @@ NOTEBOOKS: dict[str, str] = {
     "sfvq2d": "sfvq_2d",
     **{f: "sfvq_phones" for f in INTERSPEECH_FIGURES if f != "sfvq2d"},
 }
+
+
+def _run_speech_coding(figures: list[str], preset: str, results_dir: str | Path, device: str,
+                       progress: bool) -> list[Path]:
+    from .speech_coding import run_speech_coding
+    return run_speech_coding(figures, preset, results_dir, device, progress=progress)
 
 
 def _run_interspeech(figures: list[str], preset: str, results_dir: str | Path, device: str,
@@ -49,6 +57,7 @@ def _run_interspeech(figures: list[str], preset: str, results_dir: str | Path, d
 #: the runner of each group of figures (other than the toy and complexity figures):
 #: ``(figures, run(figures, preset, results_dir, device, progress) -> written files)``
 RUNNERS: list[tuple[tuple[str, ...], Callable[..., list[Path]]]] = [
+    (SPEECH_FIGURES, _run_speech_coding),
     (INTERSPEECH_FIGURES, _run_interspeech),
 ]
 

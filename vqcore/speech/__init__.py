@@ -14,7 +14,9 @@ from .codec import (
     SpeechCodec,
     bit_allocation,
     bit_allocation_markdown,
+    load_codec,
     make_quantizer,
+    save_codec,
 )
 from .corpus import (
     SFVQ_SENTENCE,
@@ -46,9 +48,11 @@ __all__ = [
     "build_corpus",
     "default_cache_dir",
     "group_of",
+    "load_codec",
     "make_quantizer",
     "mapping_table_markdown",
     "pesq_wb",
     "psnr",
+    "save_codec",
     "to_timit",
 ]

@@ -17,7 +17,9 @@ bit-exact codec; every choice here is documented in the book):
    stage (``4 b_p`` bits). The ``b_p`` come from a fixed allocation (:func:`bit_allocation`): a
    greedy search that spends the budget where it removes the most weighted distortion per bit,
    with the high-rate model ``D_p = w_p 2^(-b_p / 2)`` (16 dimensions, ``4 b_p`` bits) and the
-   weight ``w_p = 1 / (1 + f_p / 1500 Hz)`` (``f_p`` the centre frequency). A coded sub-vector has
+   weight ``w_p = 1 / (1 + f_p / 300 Hz)`` (``f_p`` the centre frequency; about ``1/f`` above
+   300 Hz, which puts most bits at low frequencies: with PVQ at 8 and 16.4 kbit/s, a knee at 300 Hz
+   gave 0.1-0.2 higher PESQ and 0.5-1 dB higher pSNR than one at 1500 Hz). A coded sub-vector has
    3 to 10 bits per stage (a quantizer of 1 or 2 bits per stage is too coarse to be useful), so
    the low rates code a narrower band: 0-3.2 kHz at 8 kbit/s, 0-8 kHz from 24.4 kbit/s on.
    Sub-vectors with equal ``b_p`` share one quantizer (trained on all of them: the normalization
@@ -41,15 +43,19 @@ Example::
 """
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from .._atomic import atomic_write_bytes
 from ..additive import AdditiveVQ
 from ..base import Quantizer
 from ..packing import pack_codes, packed_size, unpack_codes
@@ -73,7 +79,9 @@ __all__ = [
     "SpeechCodec",
     "bit_allocation",
     "bit_allocation_markdown",
+    "load_codec",
     "make_quantizer",
+    "save_codec",
 ]
 
 SAMPLE_RATE = 16000
@@ -97,7 +105,7 @@ NUM_SUBVECTORS = FRAME_SIZE // SUBVECTOR_DIM           # 20
 STAGES = 4
 MIN_BITS_PER_STAGE = 3
 MAX_BITS_PER_STAGE = 10
-WEIGHT_KNEE_HZ = 1500.0
+WEIGHT_KNEE_HZ = 300.0
 NOISE_FILL_SEED = 0x5EED
 
 METHODS = ("avq", "rvq", "pvq")
@@ -453,3 +461,63 @@ class SpeechCodec(nn.Module):
         x = _as_audio(audio)
         data = self.encode(x)
         return self.decode(data, length=x.numel()), data
+
+
+CODEC_FORMAT = "vqcore-speech-codec/1"
+_QUANTIZER_CLASSES = {"AdditiveVQ": AdditiveVQ, "ResidualVQ": ResidualVQ, "ProductVQ": ProductVQ}
+
+
+def save_codec(codec: SpeechCodec, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+    """Write a trained codec (every quantizer's codebooks plus the settings needed to rebuild it) to one
+    ``.safetensors`` file, atomically, without pickle.
+
+    Args:
+        dtype: store the codebooks in this dtype (e.g. ``torch.float16`` to halve the file); default:
+            as they are (float32). The decoder then uses the stored values.
+    """
+    from safetensors.torch import save as save_bytes
+
+    if not isinstance(codec, SpeechCodec):
+        raise ValueError(f"codec must be a SpeechCodec, got {type(codec).__name__}")  # noqa: TRY004 - the house rule: ValueError naming the argument
+    tensors, quantizers = {}, {}
+    for key, q in codec.quantizers.items():
+        for name, value in q.state_dict().items():
+            t = value.detach().to("cpu")
+            if dtype is not None and t.is_floating_point():
+                t = t.to(dtype)
+            tensors[f"{key}.{name}"] = t.contiguous()
+        quantizers[key] = {"class": type(q).__name__, "config": q.config()}
+    meta = {"format": CODEC_FORMAT, "bitrate": repr(codec.bitrate), "method": codec.method,
+            "window": codec.mdct.window_kind, "noise_fill": repr(codec.noise_fill),
+            "quantizers": json.dumps(quantizers)}
+    return atomic_write_bytes(path, save_bytes(tensors, metadata=meta))
+
+
+def load_codec(path: str | os.PathLike, device: str | torch.device = "cpu") -> SpeechCodec:
+    """Rebuild a codec written by :func:`save_codec` (codebooks in float32 on ``device``)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"path {str(path)!r} is not a file")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not iterable
+    except Exception as exc:  # safetensors raises its own error types
+        raise ValueError(f"{path}: not a safetensors file ({exc})") from exc
+    if meta.get("format") != CODEC_FORMAT:
+        raise ValueError(f"{path}: metadata key 'format' must be {CODEC_FORMAT!r}, got {meta.get('format')!r}")
+    quantizers = {}
+    for key, spec in json.loads(meta["quantizers"]).items():
+        cls = _QUANTIZER_CLASSES.get(spec["class"])
+        if cls is None:
+            raise ValueError(f"{path}: quantizer {key} has unknown class {spec['class']!r}")
+        q = cls(**spec["config"])
+        state = {name[len(key) + 1:]: t.to(torch.float32) if t.is_floating_point() else t
+                 for name, t in tensors.items() if name.startswith(key + ".")}
+        q.load_state_dict(state)
+        quantizers[key] = q
+    codec = SpeechCodec(float(meta["bitrate"]), meta["method"], quantizers=quantizers, window=meta["window"],
+                        noise_fill=float(meta["noise_fill"]))
+    return codec.to(device).eval()
