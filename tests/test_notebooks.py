@@ -17,7 +17,7 @@ from vqcore.plotting import ordering_by_x
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 RESULTS = REPO / "Results"
-FIGURE_NOTEBOOKS = ["fig1_speech", "fig2_toy_mse", "fig3_dimension", "fig4c_6b_complexity", "sfvq_2d", "sfvq_phones"]
+FIGURE_NOTEBOOKS = ["fig1_speech", "fig2_toy_mse", "fig3_dimension", "fig4ab_images", "fig4c_6b_complexity", "sfvq_2d", "sfvq_phones"]
 PARAMETERS = {"results_dir": "../Results", "reference_dir": None, "preset": "quick", "device": "auto",
               "seed": 0, "run_experiment": False}
 RECORD_FILES = [
@@ -28,6 +28,11 @@ RECORD_FILES = [
     "icassp2023/Figure 3/Data_Dimension_256.json",
     complexity_file("4c"),
     complexity_file("6b"),
+]
+#: figures 4a and 4b, checked for validity with the others; their orderings in test_fig4ab_images.py
+IMAGE_RECORD_FILES = [
+    "icassp2023/Figure 4/SSIM_Fig4-a.json",
+    "icassp2023/Figure 4/PeakSNR_Fig4-b.json",
 ]
 
 
@@ -112,7 +117,7 @@ def test_notebook_plots_the_committed_results_with_its_defaults(name, tmp_path):
 
 # -- the results of record ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("rel", RECORD_FILES)
+@pytest.mark.parametrize("rel", RECORD_FILES + IMAGE_RECORD_FILES)
 def test_results_of_record_are_valid(rel):
     path = RESULTS / rel
     assert path.is_file(), f"missing result of record {rel}: run `python -m vqcore reproduce --preset quick`"

@@ -17,6 +17,7 @@ import torch
 
 from .complexity_figures import FIGURES as COMPLEXITY_FIGURES
 from .complexity_figures import run_complexity
+from .images import FIGURES as IMAGE_FIGURES
 from .interspeech import FIGURES as INTERSPEECH_FIGURES
 from .presets import get_preset
 from .speech_coding import FIGURES as SPEECH_FIGURES
@@ -28,13 +29,16 @@ logger = logging.getLogger(__name__)
 __all__ = ["ALL_FIGURES", "NOTEBOOKS", "RUNNERS", "parse_figures", "repository_root", "reproduce", "run_notebooks"]
 
 #: every figure ``reproduce`` knows, in order (ICASSP 2023, then Interspeech 2023)
-ALL_FIGURES: tuple[str, ...] = SPEECH_FIGURES + TOY_FIGURES + COMPLEXITY_FIGURES + INTERSPEECH_FIGURES
+ALL_FIGURES: tuple[str, ...] = (SPEECH_FIGURES + TOY_FIGURES + IMAGE_FIGURES + COMPLEXITY_FIGURES
+                                 + INTERSPEECH_FIGURES)
 #: the notebook (under ``notebooks/``, without suffix) that draws each figure
 NOTEBOOKS: dict[str, str] = {
     "1": "fig1_speech",
     "2a": "fig2_toy_mse",
     "2b": "fig2_toy_mse",
     "3": "fig3_dimension",
+    "4a": "fig4ab_images",
+    "4b": "fig4ab_images",
     "4c": "fig4c_6b_complexity",
     "6b": "fig4c_6b_complexity",
     "sfvq2d": "sfvq_2d",
@@ -48,6 +52,12 @@ def _run_speech_coding(figures: list[str], preset: str, results_dir: str | Path,
     return run_speech_coding(figures, preset, results_dir, device, progress=progress)
 
 
+def _run_images(figures: list[str], preset: str, results_dir: str | Path, device: str,
+                progress: bool) -> list[Path]:
+    from .images import run_images
+    return run_images(figures, preset, results_dir, device, progress=progress)
+
+
 def _run_interspeech(figures: list[str], preset: str, results_dir: str | Path, device: str,
                      progress: bool) -> list[Path]:
     from .interspeech import run_interspeech
@@ -58,6 +68,7 @@ def _run_interspeech(figures: list[str], preset: str, results_dir: str | Path, d
 #: ``(figures, run(figures, preset, results_dir, device, progress) -> written files)``
 RUNNERS: list[tuple[tuple[str, ...], Callable[..., list[Path]]]] = [
     (SPEECH_FIGURES, _run_speech_coding),
+    (IMAGE_FIGURES, _run_images),
     (INTERSPEECH_FIGURES, _run_interspeech),
 ]
 
