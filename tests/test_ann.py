@@ -18,7 +18,7 @@ from vqcore.ann import (
 )
 from vqcore.data.images import image_group, list_images, load_image, split_images
 from vqcore.data.sift import build_sift_sets, exact_nearest, extract_descriptors
-from vqcore.experiments.ann import FIG5_FILE, FIG6A_FILE, PRESETS, run_ann
+from vqcore.experiments.ann import FIG5_FILE, FIG6A_FILE, FIGURES, PRESETS, run_ann
 
 SMOKE = PRESETS["smoke"]
 
@@ -37,8 +37,8 @@ def smoke_cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory, smoke_cache):
     out = tmp_path_factory.mktemp("Results")
-    paths = run_ann("smoke", out, "cpu", cache_dir=smoke_cache)
-    return out, paths
+    paths = run_ann(FIGURES, "smoke", out, "cpu", progress=False, cache_dir=smoke_cache)
+    return out, dict(zip(FIGURES, paths))
 
 
 # -- images --------------------------------------------------------------------------------------
@@ -125,10 +125,10 @@ def test_ranks_break_ties_by_index_and_recall_is_monotone():
 
 def test_smoke_run_writes_both_figures(smoke_run, reference_dir):
     out, paths = smoke_run
-    assert paths["fig5"] == out / FIG5_FILE and paths["fig6a"] == out / FIG6A_FILE
-    fig5, fig6 = results.load(paths["fig5"]), results.load(paths["fig6a"])
+    assert paths["5"] == out / FIG5_FILE and paths["6a"] == out / FIG6A_FILE
+    fig5, fig6 = results.load(paths["5"]), results.load(paths["6a"])
     assert fig5.x == [str(t) for t in POWERS_OF_TWO] and fig6.x == [str(t) for t in POWERS_OF_TEN]
-    for ours, ref in ((paths["fig5"], "Figure 5/Recall.json"), (paths["fig6a"], "Figure 6/Recall_RVQ_Fig6-a.json")):
+    for ours, ref in ((paths["5"], "Figure 5/Recall.json"), (paths["6a"], "Figure 6/Recall_RVQ_Fig6-a.json")):
         mine = json.loads(ours.read_text())
         theirs = json.loads((reference_dir / "icassp2023" / ref).read_text())
         assert set(mine) - {"meta"} == set(theirs)  # the authors' series names, no more, no fewer
@@ -145,7 +145,8 @@ def test_smoke_run_writes_both_figures(smoke_run, reference_dir):
 
 def test_recall_reaches_one_at_the_base_size(smoke_run, smoke_cache):
     s = _smoke_sets(smoke_cache)
-    runs = sorted(smoke_cache.glob("ann-runs/smoke-*/*.npz"))
+    out, _paths = smoke_run
+    runs = sorted(out.glob(".runs/ann/smoke-*/*.npz"))
     assert len(runs) == 6  # 3 proposed (1 seed) + 3 baselines
     for path in runs:
         with np.load(path) as f:
@@ -157,14 +158,45 @@ def test_recall_reaches_one_at_the_base_size(smoke_run, smoke_cache):
 
 
 def test_smoke_run_resumes_from_checkpoints(smoke_run, smoke_cache, tmp_path):
-    _out, paths = smoke_run
-    before = json.loads(paths["fig5"].read_text())
-    again = run_ann("smoke", tmp_path, "cpu", cache_dir=smoke_cache)
-    after = json.loads(again["fig5"].read_text())
+    out, paths = smoke_run
+    before = json.loads(paths["5"].read_text())
+    again = run_ann(["5"], "smoke", tmp_path, "cpu", progress=False, cache_dir=smoke_cache,
+                    checkpoint_dir=out / ".runs" / "ann")
+    assert again == [tmp_path / FIG5_FILE] and not (tmp_path / FIG6A_FILE).exists()
+    after = json.loads(again[0].read_text())
     assert {k: v for k, v in before.items() if k != "meta"} == {k: v for k, v in after.items() if k != "meta"}
     assert after["meta"]["wall_time_s"] < 10
 
 
 def test_unknown_preset_is_refused(tmp_path):
     with pytest.raises(ValueError, match="preset"):
-        run_ann("huge", tmp_path, "cpu")
+        run_ann(FIGURES, "huge", tmp_path, "cpu")
+    with pytest.raises(ValueError, match="figures"):
+        run_ann(["7"], "smoke", tmp_path, "cpu")
+    with pytest.raises(ValueError, match="overrides"):
+        run_ann(FIGURES, "smoke", tmp_path, "cpu", overrides={"stepz": 3})
+
+
+def test_two_phase_nsvq_training_lowers_the_error_and_checks_its_input():
+    import torch
+
+    from vqcore import ResidualVQ
+    from vqcore.experiments.ann import train_nsvq
+
+    torch.manual_seed(0)
+    x = torch.randn(512, 8) @ torch.randn(8, 8)
+    q = ResidualVQ(8, 2, 3)
+    q.init_from_data(x, generator=torch.Generator().manual_seed(0))
+    before = float(((q.quantize(x) - x) ** 2).sum(1).mean().detach())
+    log = train_nsvq(q, x, 60, batch_size=64, lr=1e-2, finetune_fraction=0.25, finetune_lr_factor=0.1,
+                     replace_every=10, replace_until=0.9, init=False, seed=0)
+    after = float(((q.quantize(x) - x) ** 2).sum(1).mean().detach())
+    assert after < before and log["final_loss"] is not None and log["replaced"] >= 0
+    with pytest.raises(ValueError, match="finetune_fraction"):
+        train_nsvq(q, x, 10, batch_size=8, lr=1e-2, finetune_fraction=1.5, finetune_lr_factor=0.1,
+                   replace_every=0, replace_until=0.9, init=False, seed=0)
+
+
+def test_avq_init_is_checked(tmp_path):
+    with pytest.raises(ValueError, match="avq_init"):
+        run_ann(FIGURES, "smoke", tmp_path, "cpu", overrides={"avq_init": "pvq"})

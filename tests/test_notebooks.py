@@ -17,7 +17,8 @@ from vqcore.plotting import ordering_by_x
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 RESULTS = REPO / "Results"
-FIGURE_NOTEBOOKS = ["fig1_speech", "fig2_toy_mse", "fig3_dimension", "fig4ab_images", "fig4c_6b_complexity", "sfvq_2d", "sfvq_phones"]
+FIGURE_NOTEBOOKS = ["fig1_speech", "fig2_toy_mse", "fig3_dimension", "fig4ab_images", "fig4c_6b_complexity",
+                    "fig5_6a_ann", "sfvq_2d", "sfvq_phones"]
 PARAMETERS = {"results_dir": "../Results", "reference_dir": None, "preset": "quick", "device": "auto",
               "seed": 0, "run_experiment": False}
 RECORD_FILES = [

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from .ann import FIGURES as ANN_FIGURES
 from .complexity_figures import FIGURES as COMPLEXITY_FIGURES
 from .complexity_figures import run_complexity
 from .images import FIGURES as IMAGE_FIGURES
@@ -30,7 +31,7 @@ __all__ = ["ALL_FIGURES", "NOTEBOOKS", "RUNNERS", "parse_figures", "repository_r
 
 #: every figure ``reproduce`` knows, in order (ICASSP 2023, then Interspeech 2023)
 ALL_FIGURES: tuple[str, ...] = (SPEECH_FIGURES + TOY_FIGURES + IMAGE_FIGURES + COMPLEXITY_FIGURES
-                                 + INTERSPEECH_FIGURES)
+                                 + ANN_FIGURES + INTERSPEECH_FIGURES)
 #: the notebook (under ``notebooks/``, without suffix) that draws each figure
 NOTEBOOKS: dict[str, str] = {
     "1": "fig1_speech",
@@ -40,6 +41,8 @@ NOTEBOOKS: dict[str, str] = {
     "4a": "fig4ab_images",
     "4b": "fig4ab_images",
     "4c": "fig4c_6b_complexity",
+    "5": "fig5_6a_ann",
+    "6a": "fig5_6a_ann",
     "6b": "fig4c_6b_complexity",
     "sfvq2d": "sfvq_2d",
     **{f: "sfvq_phones" for f in INTERSPEECH_FIGURES if f != "sfvq2d"},
@@ -58,6 +61,11 @@ def _run_images(figures: list[str], preset: str, results_dir: str | Path, device
     return run_images(figures, preset, results_dir, device, progress=progress)
 
 
+def _run_ann(figures: list[str], preset: str, results_dir: str | Path, device: str, progress: bool) -> list[Path]:
+    from .ann import run_ann
+    return run_ann(figures, preset, results_dir, device, progress=progress)
+
+
 def _run_interspeech(figures: list[str], preset: str, results_dir: str | Path, device: str,
                      progress: bool) -> list[Path]:
     from .interspeech import run_interspeech
@@ -69,6 +77,7 @@ def _run_interspeech(figures: list[str], preset: str, results_dir: str | Path, d
 RUNNERS: list[tuple[tuple[str, ...], Callable[..., list[Path]]]] = [
     (SPEECH_FIGURES, _run_speech_coding),
     (IMAGE_FIGURES, _run_images),
+    (ANN_FIGURES, _run_ann),
     (INTERSPEECH_FIGURES, _run_interspeech),
 ]
 
