@@ -343,8 +343,8 @@ class SpeechCodec(nn.Module):
         """MDCT, envelope indices and normalized spectrum of ``audio``.
 
         Returns:
-            ``{"coefficients": (T, 320) float64, "gain": (T,), "shape": (T, 14), "scale": (T, 320) float64,
-            "normalized": (T, 320) float32}``.
+            a dict with ``"coefficients"`` ``(T, 320)`` float64, ``"gain"`` ``(T,)``, ``"shape"``
+            ``(T, 14)``, ``"scale"`` ``(T, 320)`` float64 and ``"normalized"`` ``(T, 320)`` float32.
         """
         x = _as_audio(audio)
         coeffs = self.mdct.forward(x)
