@@ -19,7 +19,7 @@ from vqcore.data.gaussian import correlated_covariance, gaussian_dataset
 from vqcore.experiments import toy
 from vqcore.experiments.complexity_figures import complexity_file, run_complexity
 from vqcore.experiments.presets import PRESETS, get_preset
-from vqcore.experiments.reproduce import parse_figures
+from vqcore.experiments.reproduce import ALL_FIGURES, parse_figures
 
 SMOKE = get_preset("smoke")
 TOY_FILES = [
@@ -249,4 +249,5 @@ def test_cli_reproduce(tmp_path, capsys):
     assert "Complexity_Fig4-c.json" in capsys.readouterr().out
     assert cli_main(["reproduce", "--preset", "smoke", "--figures", "9z", "--no-notebooks"]) == 2
     assert parse_figures("Fig2a, 3,fig-4c") == ["2a", "3", "4c"]
-    assert parse_figures(None) == ["2a", "2b", "3", "4c", "6b"]
+    assert parse_figures(None)[:11] == ["1", "2a", "2b", "3", "4a", "4b", "4c", "5", "6a", "6b", "sfvq2d"]
+    assert parse_figures(None) == list(ALL_FIGURES) and len(ALL_FIGURES) == 16

@@ -30,8 +30,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["ALL_FIGURES", "NOTEBOOKS", "RUNNERS", "parse_figures", "repository_root", "reproduce", "run_notebooks"]
 
 #: every figure ``reproduce`` knows, in order (ICASSP 2023, then Interspeech 2023)
-ALL_FIGURES: tuple[str, ...] = (SPEECH_FIGURES + TOY_FIGURES + IMAGE_FIGURES + COMPLEXITY_FIGURES
-                                 + ANN_FIGURES + INTERSPEECH_FIGURES)
+_ICASSP = SPEECH_FIGURES + TOY_FIGURES + IMAGE_FIGURES + COMPLEXITY_FIGURES + ANN_FIGURES
+ALL_FIGURES: tuple[str, ...] = tuple(sorted(_ICASSP, key=lambda f: (int(f[0]), f))) + INTERSPEECH_FIGURES
 #: the notebook (under ``notebooks/``, without suffix) that draws each figure
 NOTEBOOKS: dict[str, str] = {
     "1": "fig1_speech",
