@@ -21,6 +21,23 @@ def _classes() -> dict[str, type[Quantizer]]:
     return {c.__name__: c for c in (VQ, ResidualVQ, AdditiveVQ, ProductVQ, SpaceFillingVQ)}
 
 
+def read_safetensors(path: str | os.PathLike, file_format: str) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """The metadata and the tensors (on the CPU) of a safetensors file whose metadata key ``"format"``
+    is ``file_format``; a ``ValueError`` naming the file when it is missing, unreadable or of another format."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"path {str(path)!r} is not a file")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not iterable
+    except Exception as exc:  # safetensors raises its own error types
+        raise ValueError(f"{path}: not a safetensors file ({exc})") from exc
+    if meta.get("format") != file_format:
+        raise ValueError(f"{path}: metadata key 'format' must be {file_format!r}, got {meta.get('format')!r}")
+    return meta, tensors
+
+
 def save(quantizer: Quantizer, path: str | os.PathLike) -> Path:
     """Write ``quantizer`` (weights, buffers and constructor configuration) to a ``.safetensors`` file, atomically."""
     if type(quantizer).__name__ not in _classes():
@@ -32,17 +49,7 @@ def save(quantizer: Quantizer, path: str | os.PathLike) -> Path:
 
 def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Quantizer:
     """Rebuild a quantizer written by :func:`save` on ``device``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"path {str(path)!r} is not a file")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # safetensors raises its own error types
-        raise ValueError(f"{path}: not a safetensors file ({exc})") from exc
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: metadata key 'format' must be {FORMAT!r}, got {meta.get('format')!r}")
+    meta, tensors = read_safetensors(path, FORMAT)
     cls = _classes().get(meta.get("class", ""))
     if cls is None:
         raise ValueError(f"{path}: metadata key 'class' names no vqcore quantizer: {meta.get('class')!r}")

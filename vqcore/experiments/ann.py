@@ -61,6 +61,7 @@ from ..data.sift import DEFAULT_C_DOG, build_sift_sets
 from ..product import ProductVQ
 from ..residual import ResidualVQ
 from ..training import fit_quantizer
+from .toy import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -113,12 +114,6 @@ def _save_npz(path: Path, **arrays: Any) -> None:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
-
-
-def _resolve_device(device: Any) -> torch.device:
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _check_figures(figures: Iterable[str]) -> list[str]:
@@ -279,7 +274,7 @@ def run_ann(figures: Iterable[str] = FIGURES, preset: str = "quick", results_dir
     seeds = [int(s) for s in (cfg["seeds"] if seeds is None else seeds)]
     if not seeds:
         raise ValueError("seeds: need at least one seed")
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     t_start = time.perf_counter()
     data_seed = seeds[0]
 

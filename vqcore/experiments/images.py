@@ -61,13 +61,15 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .. import results
-from .._atomic import atomic_write_bytes, atomic_write_text
+from .._atomic import atomic_write_bytes
 from ..additive import AdditiveVQ
 from ..base import Quantizer, perplexity
 from ..data.images import image_tiles, load_image, random_patches, split_images
 from ..models.image_vqvae import ImageVQVAE
 from ..product import ProductVQ
 from ..residual import ResidualVQ
+from ..serialization import read_safetensors
+from .run_cache import RunRecords
 from .toy import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -447,18 +449,14 @@ def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], settings: dict[s
 
 
 def _load_tensors(path: Path, settings: dict[str, Any]) -> dict[str, torch.Tensor] | None:
-    from safetensors import safe_open
-
     if not path.is_file():
         return None
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        meta, tensors = read_safetensors(path, RUN_FORMAT)
+    except ValueError as exc:
         logger.warning("ignoring unreadable %s (%s)", path, exc)
         return None
-    if meta.get("format") != RUN_FORMAT or meta.get("settings") != json.dumps(settings, sort_keys=True):
+    if meta.get("settings") != json.dumps(settings, sort_keys=True):
         logger.info("%s was made with other settings; it will be recomputed", path.name)
         return None
     return tensors
@@ -468,29 +466,18 @@ class _Cache:
     """Pretrained autoencoders and finished runs under ``root``, written atomically."""
 
     def __init__(self, root: Path):
-        self.root = root
+        self.records = RunRecords(root, RUN_FORMAT)
 
     def record(self, key: ImageRunKey, settings: dict[str, Any]) -> dict[str, Any] | None:
-        path = self.root / f"{key.name}.json"
-        if not path.is_file() or not (self.root / f"{key.name}.safetensors").is_file():
-            return None
-        try:
-            rec = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            logger.warning("ignoring unreadable run record %s (%s)", path, exc)
-            return None
-        if rec.get("format") != RUN_FORMAT or rec.get("settings") != settings:
-            return None
-        return rec
+        return self.records.get(key, settings, companions=(".safetensors",))
 
     def tensors(self, key: ImageRunKey, settings: dict[str, Any]) -> dict[str, torch.Tensor] | None:
-        return _load_tensors(self.root / f"{key.name}.safetensors", settings)
+        return _load_tensors(self.records.path(key, ".safetensors"), settings)
 
     def put(self, key: ImageRunKey, settings: dict[str, Any], record: dict[str, Any],
             tensors: dict[str, torch.Tensor]) -> None:
-        _save_tensors(self.root / f"{key.name}.safetensors", tensors, settings)  # first: the record vouches for it
-        full = {"format": RUN_FORMAT, "key": dataclasses.asdict(key), "settings": settings, **record}
-        atomic_write_text(self.root / f"{key.name}.json", json.dumps(full, indent=1, allow_nan=False) + "\n")
+        _save_tensors(self.records.path(key, ".safetensors"), tensors, settings)  # first: the record vouches for it
+        self.records.put(key, settings, record)
 
 
 def _run_settings(key: ImageRunKey, preset: ImagePreset) -> dict[str, Any]:
@@ -502,7 +489,7 @@ def _pretrained(preset: ImagePreset, seed: int, data: ImageData, cache: _Cache, 
     """The autoencoder of ``seed`` pretrained without a quantizer (stored, or trained now), and
     its test metrics (the ceiling the quantized models approach)."""
     settings = {"seed": seed, **preset.pretrain_settings()}
-    path = cache.root / f"autoencoder-s{seed}.safetensors"
+    path = cache.records.path(f"autoencoder-s{seed}", ".safetensors")
     torch.manual_seed(zlib.crc32(f"image-ae-s{seed}".encode()))  # the initial weights
     model = build_model(preset).to(device)
     stored = _load_tensors(path, settings)

@@ -37,11 +37,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import logging
 import math
 import time
-import wave
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -54,7 +52,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .. import results
-from .._atomic import atomic_write_bytes, atomic_write_text
+from .._atomic import atomic_write_bytes
 from ..base import Quantizer
 from ..features.logmel import LogMel, griffin_lim
 from ..index_analysis import (
@@ -67,6 +65,7 @@ from ..serialization import save as save_quantizer
 from ..space_filling import SpaceFillingVQ
 from ..training import fit_quantizer, fit_sfvq, growth_schedule
 from ..vq import VQ
+from .run_cache import RunRecords
 from .toy import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -74,9 +73,9 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "FIGURES",
     "INDEX_X_KEY",
-    "TIME_X_KEY",
     "METHODS",
     "PRESETS",
+    "TIME_X_KEY",
     "InterspeechPreset",
     "figure_files",
     "gaussian_2d",
@@ -398,34 +397,22 @@ def _evaluate(model: VoiceConversionVQVAE, train: list[Utterance], test: list[Ut
 # -- the run cache -----------------------------------------------------------------------------------
 
 class _Cache:
-    def __init__(self, root: Path):
-        self.root = root
+    """Trained models: ``<root>/<method>-s<seed>.json`` (record) and ``.pt`` (state dict)."""
 
-    def record_path(self, method: str, seed: int) -> Path:
-        return self.root / f"{method}-s{seed}.json"
+    def __init__(self, root: Path):
+        self.records = RunRecords(root, RUN_FORMAT)
 
     def model_path(self, method: str, seed: int) -> Path:
-        return self.root / f"{method}-s{seed}.pt"
+        return self.records.path(f"{method}-s{seed}", ".pt")
 
     def get(self, method: str, seed: int, settings: dict) -> dict | None:
-        path = self.record_path(method, seed)
-        if not path.is_file() or not self.model_path(method, seed).is_file():
-            return None
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            logger.warning("ignoring unreadable run record %s (%s)", path, exc)
-            return None
-        if record.get("format") != RUN_FORMAT or record.get("settings") != settings:
-            return None
-        return record
+        return self.records.get(f"{method}-s{seed}", settings, companions=(".pt",))
 
     def put(self, method: str, seed: int, settings: dict, model: VoiceConversionVQVAE, record: dict) -> None:
         buf = io.BytesIO()
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
         atomic_write_bytes(self.model_path(method, seed), buf.getvalue())
-        full = {"format": RUN_FORMAT, "method": method, "seed": seed, "settings": settings, **record}
-        atomic_write_text(self.record_path(method, seed), json.dumps(full, allow_nan=False) + "\n")
+        self.records.put(f"{method}-s{seed}", settings, {"method": method, "seed": seed, **record})
 
     def load_model(self, method: str, seed: int, p: InterspeechPreset, num_speakers: int,
                    device: torch.device) -> VoiceConversionVQVAE:
@@ -437,22 +424,11 @@ class _Cache:
 
 # -- audio ---------------------------------------------------------------------------------------------
 
-def _wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
-    buf = io.BytesIO()
-    pcm = np.round(np.clip(np.asarray(audio, dtype=np.float64), -1, 1) * 32767).astype("<i2")
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sample_rate)
-        w.writeframes(pcm.tobytes())
-    return buf.getvalue()
-
-
 def _audio_examples(models: dict[str, VoiceConversionVQVAE], corpus: Any, train: list[Utterance],
                     sentence: Utterance, speaker_ids: dict[str, int], analysis: LogMel, p: InterspeechPreset,
                     out_dir: Path, device: torch.device) -> dict[str, Any]:
     """Write the converted-voice examples (Griffin-Lim) and return their description."""
-    from ..speech.corpus import SPEAKERS
+    from ..speech.corpus import SPEAKERS, wav_bytes
 
     gender = {s.name: s.gender for s in SPEAKERS}
     train_speakers = sorted(speaker_ids, key=speaker_ids.get)
@@ -462,7 +438,7 @@ def _audio_examples(models: dict[str, VoiceConversionVQVAE], corpus: Any, train:
     entries: list[dict[str, Any]] = []
 
     def write(name: str, audio: np.ndarray, **info: Any) -> None:
-        atomic_write_bytes(out_dir / name, _wav_bytes(audio, analysis.sample_rate))
+        atomic_write_bytes(out_dir / name, wav_bytes(audio, analysis.sample_rate))
         entries.append({"file": f"audio/{name}", **info})
 
     def vocode(logmel: torch.Tensor) -> np.ndarray:

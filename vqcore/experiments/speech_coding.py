@@ -51,6 +51,8 @@ from tqdm.auto import tqdm
 from .. import results
 from .._atomic import atomic_write_bytes, atomic_write_text
 from ..training import fit_quantizer
+from .run_cache import RunRecords
+from .toy import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -244,45 +246,24 @@ class _RunCache:
     """Finished runs: ``<root>/<name>.json`` (record) and ``<root>/<name>.safetensors`` (codec)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-
-    def record_path(self, key: SpeechRunKey) -> Path:
-        return self.root / f"{key.name}.json"
+        self.records = RunRecords(root, RUN_FORMAT)
 
     def codec_path(self, key: SpeechRunKey) -> Path:
-        return self.root / f"{key.name}.safetensors"
+        return self.records.path(key, ".safetensors")
 
     def get(self, key: SpeechRunKey, settings: dict[str, Any]) -> dict[str, Any] | None:
-        path = self.record_path(key)
-        if not path.is_file() or not self.codec_path(key).is_file():
-            return None
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            logger.warning("ignoring unreadable run record %s (%s)", path, exc)
-            return None
-        if record.get("format") != RUN_FORMAT or record.get("settings") != settings:
-            logger.info("stored run %s was made with other settings; it will be recomputed", key.name)
-            return None
-        return record
+        return self.records.get(key, settings, companions=(".safetensors",))
 
     def put(self, key: SpeechRunKey, settings: dict[str, Any], record: dict[str, Any], codec: Any) -> None:
         from ..speech.codec import save_codec
 
         save_codec(codec, self.codec_path(key))  # the codec first: a record always has its codec
-        full = {"format": RUN_FORMAT, "key": dataclasses.asdict(key), "settings": settings, **record}
-        atomic_write_text(self.record_path(key), json.dumps(full, indent=1, allow_nan=False) + "\n")
+        self.records.put(key, settings, record)
 
     def codec(self, key: SpeechRunKey, device: torch.device) -> Any:
         from ..speech.codec import load_codec
 
         return load_codec(self.codec_path(key), device=device)
-
-
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class _Data:
@@ -434,14 +415,14 @@ def _write_audio(preset: SpeechPreset, seed: int, data: _Data, cache: _RunCache,
                  records: dict[SpeechRunKey, dict[str, Any]], device: torch.device) -> list[Path]:
     """The player material: the original utterance, and per method and bitrate its bitstream and codec."""
     from ..speech.codec import save_codec
-    from ..speech.corpus import _wav_bytes
+    from ..speech.corpus import wav_bytes
 
     folder = results_dir / AUDIO_DIR
     candidates = [i for i, it in enumerate(data.test_items) if it.sentence_id == preset.audio_sentence]
     index = candidates[0] if candidates else 0
     item, audio = data.test_items[index], data.test_audio[index]
     written = [atomic_write_bytes(folder / "original.wav",
-                                  _wav_bytes(np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16), 16000))]
+                                  wav_bytes(audio, 16000))]
     entries = []
     for m in METHODS:
         for r in preset.bitrates:
@@ -512,7 +493,7 @@ def run_speech_coding(figures: Iterable[str] = FIGURES, preset: str | SpeechPres
     seeds = tuple(int(s) for s in (p.seeds if seeds is None else seeds))
     if not seeds:
         raise ValueError("seeds must not be empty")
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     results_dir = Path(results_dir)
     cache = _RunCache(Path(run_cache_dir) if run_cache_dir is not None else results_dir / ".runs" / "speech" / p.name)
     start = time.perf_counter()

@@ -38,7 +38,6 @@ record (``<name>.safetensors``, written first, also atomically).
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 import zlib
@@ -51,7 +50,6 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import results
-from .._atomic import atomic_write_text
 from ..additive import AdditiveVQ
 from ..base import Quantizer
 from ..data.gaussian import gaussian_dataset
@@ -61,6 +59,7 @@ from ..serialization import load as load_quantizer
 from ..serialization import save as save_quantizer
 from ..training import fit_quantizer
 from .presets import ToyPreset, get_preset
+from .run_cache import RunRecords
 
 logger = logging.getLogger(__name__)
 
@@ -173,37 +172,15 @@ def planned_runs(figures: Iterable[str] = FIGURES, preset: str | ToyPreset = "qu
             for method in sorted(METHODS, key=order.__getitem__)]
 
 
-class RunCache:
-    """Finished runs, one JSON file each, written atomically: ``<root>/<key.name>.json``."""
+class RunCache(RunRecords):
+    """Finished runs: ``<root>/<key.name>.json`` records and, for the RVQ runs that AVQ starts from,
+    ``<key.name>.safetensors`` models."""
 
     def __init__(self, root: str | Path):
-        self.root = Path(root)
-
-    def path(self, key: RunKey) -> Path:
-        return self.root / f"{key.name}.json"
-
-    def get(self, key: RunKey, settings: dict[str, Any]) -> dict[str, Any] | None:
-        """The stored record of ``key`` if there is one made with ``settings``, else None."""
-        path = self.path(key)
-        if not path.is_file():
-            return None
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            logger.warning("ignoring unreadable run record %s (%s)", path, exc)
-            return None
-        if record.get("format") != RUN_FORMAT or record.get("settings") != settings:
-            logger.info("stored run %s was made with other settings; it will be recomputed", key.name)
-            return None
-        return record
-
-    def put(self, key: RunKey, settings: dict[str, Any], record: dict[str, Any]) -> Path:
-        """Store ``record`` for ``key`` (atomically)."""
-        full = {"format": RUN_FORMAT, "key": key.__dict__.copy(), "settings": settings, **record}
-        return atomic_write_text(self.path(key), json.dumps(full, indent=1, allow_nan=False) + "\n")
+        super().__init__(root, RUN_FORMAT)
 
     def model_path(self, key: RunKey) -> Path:
-        return self.root / f"{key.name}.safetensors"
+        return self.path(key, ".safetensors")
 
     def put_model(self, key: RunKey, quantizer: Quantizer) -> Path:
         """Store a trained quantizer (atomically, :func:`vqcore.save`); written before its record."""

@@ -61,6 +61,7 @@ from ..base import Quantizer
 from ..packing import pack_codes, packed_size, unpack_codes
 from ..product import ProductVQ
 from ..residual import ResidualVQ
+from ..serialization import read_safetensors
 from .mdct import MDCT
 
 __all__ = [
@@ -495,19 +496,8 @@ def save_codec(codec: SpeechCodec, path: str | os.PathLike, dtype: torch.dtype |
 
 def load_codec(path: str | os.PathLike, device: str | torch.device = "cpu") -> SpeechCodec:
     """Rebuild a codec written by :func:`save_codec` (codebooks in float32 on ``device``)."""
-    from safetensors import safe_open
-
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"path {str(path)!r} is not a file")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not iterable
-    except Exception as exc:  # safetensors raises its own error types
-        raise ValueError(f"{path}: not a safetensors file ({exc})") from exc
-    if meta.get("format") != CODEC_FORMAT:
-        raise ValueError(f"{path}: metadata key 'format' must be {CODEC_FORMAT!r}, got {meta.get('format')!r}")
+    meta, tensors = read_safetensors(path, CODEC_FORMAT)
     quantizers = {}
     for key, spec in json.loads(meta["quantizers"]).items():
         cls = _QUANTIZER_CLASSES.get(spec["class"])

@@ -56,6 +56,7 @@ __all__ = [
     "build_corpus",
     "default_cache_dir",
     "synthesize_item",
+    "wav_bytes",
 ]
 
 #: the corpus' sample rate (Hz)
@@ -298,14 +299,19 @@ def synthesize_item(text: str, speaker: Speaker, *, rate: int, pitch: int, seed:
 
 # -- files -------------------------------------------------------------------------------------
 
-def _wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """Mono 16-bit WAV file bytes of ``audio``, ``(N,)``: int16 samples as they are, or floats in
+    ``[-1, 1]`` (clipped, scaled by 32767 and rounded)."""
     import io
+    audio = np.asarray(audio)
+    if np.issubdtype(audio.dtype, np.floating):
+        audio = np.round(np.clip(audio.astype(np.float64), -1, 1) * 32767)
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(sample_rate)
-        w.writeframes(np.asarray(audio, dtype="<i2").tobytes())
+        w.writeframes(audio.astype("<i2").tobytes())
     return buf.getvalue()
 
 
@@ -447,7 +453,7 @@ def build_corpus(preset: str | CorpusConfig = "quick", seed: int = 0, *, cache_d
     def make(entry: dict) -> dict:
         audio, segments = synthesize_item(entry["text"], spk_by_name[entry["speaker"]], rate=entry["rate"],
                                           pitch=entry["pitch"], seed=entry["seed"])
-        atomic_write_bytes(folder / entry["audio"], _wav_bytes(audio, SAMPLE_RATE))
+        atomic_write_bytes(folder / entry["audio"], wav_bytes(audio, SAMPLE_RATE))
         return {**entry, "num_samples": len(audio), "segments": [asdict(s) for s in segments]}
 
     logger.info("synthesizing %d utterances into %s", len(plan), folder)
