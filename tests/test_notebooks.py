@@ -14,6 +14,8 @@ from vqcore import results
 from vqcore.experiments.complexity_figures import complexity_file
 from vqcore.plotting import ordering_by_x
 
+from notebook_utils import execute, has_image, output_text, outputs
+
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 RESULTS = REPO / "Results"
@@ -35,36 +37,6 @@ IMAGE_RECORD_FILES = [
     "icassp2023/Figure 4/SSIM_Fig4-a.json",
     "icassp2023/Figure 4/PeakSNR_Fig4-b.json",
 ]
-
-
-def outputs(nb) -> list[dict]:
-    return [out for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])]
-
-
-def output_text(nb) -> str:
-    parts = []
-    for out in outputs(nb):
-        if out.get("output_type") == "stream":
-            parts.append(out.get("text", ""))
-        for mime in ("text/plain", "text/html", "text/markdown"):
-            value = out.get("data", {}).get(mime)
-            if value:
-                parts.append(value if isinstance(value, str) else "".join(value))
-    return "\n".join(parts)
-
-
-def has_image(nb) -> bool:
-    return any("image/png" in out.get("data", {}) for out in outputs(nb))
-
-
-def execute(name: str, out_dir: Path, **params):
-    import nbformat
-    import papermill as pm
-
-    target = out_dir / f"{name}.ipynb"
-    pm.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(target), parameters=params,
-                        cwd=str(NOTEBOOKS), progress_bar=False, kernel_name="python3")
-    return nbformat.read(target, as_version=4)
 
 
 # -- the committed notebooks -------------------------------------------------------------------
