@@ -17,6 +17,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BOOK_BUILD_TIMEOUT_S = 1200
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: on a shared 2-core machine two threads can be many times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     """The repository root (the folder holding pyproject.toml)."""

@@ -6,9 +6,7 @@ The smoke run synthesizes a tiny corpus with eSpeak NG (``espeakng-loader``) and
 """
 from __future__ import annotations
 
-import importlib
 import json
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -27,6 +25,8 @@ from vqcore.speech.codec import (
 )
 from vqcore.speech.corpus import read_wav
 
+from helpers import need
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "Results"
 REFERENCE = (REPO.parent / "shared" / "reference" / "icassp2023" / "Figure 1").resolve()
@@ -34,27 +34,9 @@ LABELS = ["8 kbits/sec", "9.6 kbits/sec", "13.2 kbits/sec", "16.4 kbits/sec", "2
 METHODS = ["AVQ", "RVQ", "PVQ"]
 
 
-def _importable(name: str) -> bool:
-    try:
-        importlib.import_module(name)
-    except ImportError:
-        return False
-    return True
-
-
-def _need(*packages: str) -> None:
-    missing = [p for p in packages if not _importable(p.replace("-", "_"))]
-    if not missing:
-        return
-    message = f"{missing} not installed (pip install {' '.join(missing)}); the speech experiment cannot run"
-    if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    _need("espeakng-loader", "pesq")
+    need("espeakng-loader", "pesq")
     root = tmp_path_factory.mktemp("fig1")
     written = sc.run_speech_coding(["1"], "smoke", results_dir=root / "Results", device="cpu", progress=False,
                                    corpus_cache_dir=root / "corpus")
@@ -218,7 +200,7 @@ def test_notebook_plots_the_results_and_plays_the_audio(tmp_path):
     import nbformat
     import papermill as pm
 
-    _need("pesq")
+    need("pesq")
     target = tmp_path / "fig1_speech.ipynb"
     pm.execute_notebook(str(REPO / "notebooks" / "fig1_speech.ipynb"), str(target), cwd=str(REPO / "notebooks"),
                         progress_bar=False, kernel_name="python3")

@@ -18,13 +18,7 @@ REFERENCE = (REPO.parent / "shared" / "reference" / "icassp2023" / "Figure 4").r
 SMOKE = images.get_image_preset("smoke")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads can be many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

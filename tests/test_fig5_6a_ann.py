@@ -12,7 +12,7 @@ from vqcore.ann import POWERS_OF_TEN, POWERS_OF_TWO
 from vqcore.experiments.ann import FIG5_FILE, FIG6A_FILE, FIGURES, figure_methods
 from vqcore.plotting_ann import depth_positions, recall_at_depth, recall_ordering
 
-from notebook_utils import execute, has_image, output_text, outputs
+from helpers import execute, has_image, output_text, outputs
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "Results"

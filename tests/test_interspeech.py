@@ -21,7 +21,7 @@ from vqcore.index_analysis import (
 )
 from vqcore.models.voice_conversion import VoiceConversionVQVAE
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 REPO = Path(__file__).resolve().parent.parent
 
 

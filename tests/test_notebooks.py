@@ -14,7 +14,7 @@ from vqcore import results
 from vqcore.experiments.complexity_figures import complexity_file
 from vqcore.plotting import ordering_by_x
 
-from notebook_utils import execute, has_image, output_text, outputs
+from helpers import execute, has_image, output_text, outputs
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"

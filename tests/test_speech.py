@@ -5,11 +5,9 @@ where it is not installed (in CI, ``CI=true``, its absence is a failure). PESQ t
 """
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
 import math
-import os
 import sys
 
 import numpy as np
@@ -23,35 +21,12 @@ from vqcore.speech.codec import BITRATES, SpeechCodec, bit_allocation
 from vqcore.speech.mdct import MDCT
 from vqcore.speech.metrics import psnr
 
-
-def _importable(name: str) -> bool:
-    try:
-        importlib.import_module(name)
-    except ImportError:
-        return False
-    return True
-
-
-HAVE_ESPEAK = _importable("espeakng_loader")
-HAVE_PESQ = _importable("pesq")
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
-def _need(have: bool, package: str) -> None:
-    if have:
-        return
-    message = f"'{package}' is not installed (pip install {package}); speech tests that need it cannot run"
-    if _in_ci():
-        pytest.fail(message)
-    pytest.skip(message)
+from helpers import need
 
 
 @pytest.fixture(scope="module")
 def smoke_corpus(tmp_path_factory):
-    _need(HAVE_ESPEAK, "espeakng-loader")
+    need("espeakng-loader")
     return corpus_mod.build_corpus("smoke", seed=0, cache_dir=tmp_path_factory.mktemp("speech"))
 
 
@@ -91,7 +66,7 @@ def test_mapping_table_renders_every_group():
 
 
 def test_mapping_covers_espeak_english_phoneme_tables():
-    _need(HAVE_ESPEAK, "espeakng-loader")
+    need("espeakng-loader")
     for table in ("en", "en-us", "en-us-nyc"):
         inventory = espeak.phoneme_inventory(table)
         assert inventory, table
@@ -100,7 +75,7 @@ def test_mapping_covers_espeak_english_phoneme_tables():
 
 
 def test_sentences_cover_every_group():
-    _need(HAVE_ESPEAK, "espeakng-loader")
+    need("espeakng-loader")
     engine = espeak.get_engine()  # in-process: fast, and repeatability is not needed here
     found = set()
     for text in corpus_mod.SENTENCES:
@@ -121,7 +96,7 @@ def test_clear_error_when_the_wheel_is_missing(monkeypatch):
 
 
 def test_clear_error_when_the_library_cannot_be_loaded(tmp_path):
-    _need(HAVE_ESPEAK, "espeakng-loader")
+    need("espeakng-loader")
     bogus = tmp_path / "libespeak-ng.so"
     bogus.write_bytes(b"not a shared library")
     with pytest.raises(espeak.EspeakUnavailable, match="cannot load the eSpeak NG shared library"):
@@ -129,7 +104,7 @@ def test_clear_error_when_the_library_cannot_be_loaded(tmp_path):
 
 
 def test_synthesis_is_repeatable_and_events_are_ordered():
-    _need(HAVE_ESPEAK, "espeakng-loader")
+    need("espeakng-loader")
     a = espeak.synthesize("Hello there.", "en-us+f2", rate=180, pitch=55, seed=3)
     b = espeak.synthesize("Hello there.", "en-us+f2", rate=180, pitch=55, seed=3)
     assert a.sample_rate == 22050 and a.audio.dtype == np.int16 and len(a.audio) > 4000
@@ -240,7 +215,7 @@ def test_mdct_window_princen_bradley_and_errors():
 # -- metrics -----------------------------------------------------------------------------------
 
 def test_pesq_of_a_signal_against_itself_is_near_the_maximum(smoke_corpus):
-    _need(HAVE_PESQ, "pesq")
+    need("pesq")
     from vqcore.speech.metrics import PESQ_WB_MAX, pesq_wb
     audio = smoke_corpus.load_audio(smoke_corpus.items("test")[0])
     assert pesq_wb(audio, audio) > PESQ_WB_MAX - 0.1

@@ -1,9 +1,30 @@
-"""Helpers of the notebook tests: execute a figure notebook with papermill and read its outputs."""
+"""Helpers shared by the tests: optional packages, and figure notebooks run with papermill."""
 from __future__ import annotations
 
+import importlib
+import os
 from pathlib import Path
 
+import pytest
+
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def need(*packages: str) -> None:
+    """Skip the test when one of ``packages`` (pip names) cannot be imported; fail instead in CI
+    (``CI=true``), where everything must be installed."""
+    missing = []
+    for package in packages:
+        try:
+            importlib.import_module(package.replace("-", "_"))
+        except ImportError:
+            missing.append(package)
+    if not missing:
+        return
+    message = f"{missing} not installed (pip install {' '.join(missing)}); this test cannot run"
+    if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def outputs(nb) -> list[dict]:
