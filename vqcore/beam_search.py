@@ -143,6 +143,21 @@ def _smallest(inc: torch.Tensor, err: torch.Tensor, sizes: list[int], pool: int)
     return score, idx
 
 
+def _best_completion(inc: torch.Tensor, err: torch.Tensor, path: torch.Tensor, codebook_size: int
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The last step of a beam search, where each tuple has one codebook left: its best completion.
+
+    inc: ``(n * b, K)`` increments of each tuple's last codebook; err: ``(n, b)``; path: ``(n, b, M-1)``.
+    Returns ``(error (n,), beam (n, 1), entry (n, 1), path of the chosen beam (n, M-1))``.
+    """
+    n, n_beam = err.shape
+    total = (inc.view(n, n_beam, codebook_size) + err.unsqueeze(-1)).view(n, -1)
+    best_err, best = total.min(dim=1, keepdim=True)
+    beam = best // codebook_size
+    prefix = path.gather(1, beam.unsqueeze(-1).expand(-1, -1, path.shape[2])).squeeze(1)
+    return best_err.squeeze(1), beam, best % codebook_size, prefix
+
+
 def _ordered_track(n: int, lin_start: int, table: torch.Tensor, err: torch.Tensor, sizes: list[int],
                    num_stages: int, codebook_size: int, beam_width: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Beam search through the codebooks in their fixed order ``0, 1, ..., M-1`` (the search of a
@@ -169,11 +184,8 @@ def _ordered_track(n: int, lin_start: int, table: torch.Tensor, err: torch.Tenso
         bags = torch.cat([(lin_start + vec * m_count + nxt).view(n, 1, 1).expand(n, n_beam, 1),
                           (torch.arange(step + 1, device=device) * k_size + path) * m_count + nxt], dim=2)
         inc = F.embedding_bag(bags.view(-1, step + 2), table, mode="sum")
-    total = (inc.view(n, n_beam, k_size) + err.unsqueeze(-1)).view(n, -1)
-    best_err, best = total.min(dim=1, keepdim=True)
-    beam = best // k_size
-    codes = torch.cat([path.gather(1, beam.unsqueeze(-1).expand(-1, -1, m_count - 1)).squeeze(1), best % k_size], dim=1)
-    return codes, best_err.squeeze(1)
+    best_err, _, entry, prefix = _best_completion(inc, err, path, k_size)
+    return torch.cat([prefix, entry], dim=1), best_err
 
 
 def _beam_search_chunk(x: torch.Tensor, flat_books: torch.Tensor, norms: torch.Tensor, table: torch.Tensor,
@@ -198,7 +210,7 @@ def _beam_search_chunk(x: torch.Tensor, flat_books: torch.Tensor, norms: torch.T
     #   (flat index m*K + k) in the order they were added; err, key (n, n_beam): error, set hash
     inc = lin.view(n * m_count, k_size)
     unused = torch.arange(m_count, device=device).repeat(n, 1).view(n, 1, m_count)
-    err = (x * x).sum(-1, keepdim=True)
+    err = sq_norms = (x * x).sum(-1, keepdim=True)
     key = torch.zeros(n, 1, dtype=torch.int64, device=device)
     path = unused[:, :, :0]
     n_beam, n_unused = 1, m_count
@@ -232,16 +244,12 @@ def _beam_search_chunk(x: torch.Tensor, flat_books: torch.Tensor, norms: torch.T
                           path.unsqueeze(2) * m_count + unused.unsqueeze(-1)], dim=3)
         inc = F.embedding_bag(bags.view(-1, step + 2), table, mode="sum")
     # one codebook left per tuple: every completion
-    total = (inc.view(n, n_beam, k_size) + err.unsqueeze(-1)).view(n, -1)
-    best_err, best = total.min(dim=1, keepdim=True)
-    beam = best // k_size
-    full = torch.cat([path.gather(1, beam.unsqueeze(-1).expand(-1, -1, m_count - 1)).squeeze(1),
-                      unused.view(n, n_beam).gather(1, beam) * k_size + best % k_size], dim=1)  # (n, M)
+    best_err, beam, entry, prefix = _best_completion(inc, err, path, k_size)
+    full = torch.cat([prefix, unused.view(n, n_beam).gather(1, beam) * k_size + entry], dim=1)  # (n, M) flat
     codes = torch.empty_like(full).scatter_(1, full // k_size, full % k_size)
     if ordered:
-        fixed, fixed_err = _ordered_track(n, lin_start, table, (x * x).sum(-1, keepdim=True), sizes,
-                                          m_count, k_size, beam_width)
-        codes = torch.where((fixed_err < best_err.squeeze(1)).unsqueeze(-1), fixed, codes)
+        fixed, fixed_err = _ordered_track(n, lin_start, table, sq_norms, sizes, m_count, k_size, beam_width)
+        codes = torch.where((fixed_err < best_err).unsqueeze(-1), fixed, codes)
     return codes
 
 
