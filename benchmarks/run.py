@@ -54,7 +54,7 @@ if str(ROOT) not in sys.path:  # measure the working tree, not an installed copy
     sys.path.insert(0, str(ROOT))
 
 import vqcore
-from vqcore.beam_search import additive_beam_search
+from vqcore.quantizers.beam_search import additive_beam_search
 
 logger = logging.getLogger("benchmarks")
 

@@ -7,20 +7,33 @@ Quantizers (all ``torch.nn.Module``, inputs ``(..., dim)`` channel-last):
 - :class:`AdditiveVQ` — sum of one codeword per codebook, beam search.
 - :class:`ProductVQ` — independent codebooks for contiguous parts.
 - :class:`SpaceFillingVQ` — a piecewise-linear curve through ordered vertices.
+
+The package's layers, from the bottom: :mod:`vqcore.io` (files), :mod:`vqcore.quantizers` (the
+quantizers and their machinery), :mod:`vqcore.training`, :mod:`vqcore.eval`, :mod:`vqcore.data`,
+:mod:`vqcore.speech`, :mod:`vqcore.models`, :mod:`vqcore.experiments` (the papers' figures) and
+:mod:`vqcore.plotting`; :mod:`vqcore.cli` on top.
 """
-from ._checks import validation
-from .additive import AdditiveVQ
-from .base import Quantizer, QuantizerOutput
-from .product import ProductVQ
-from .residual import ResidualVQ
-from .serialization import load, save
-from .space_filling import SpaceFillingVQ
-from .vq import VQ
-from . import training  # noqa: F401,E402  (needs the quantizers above)
+from .quantizers import (
+    AdditiveVQ,
+    ProductVQ,
+    Quantizer,
+    QuantizerOutput,
+    ResidualVQ,
+    SpaceFillingVQ,
+    VQ,
+    load,
+    pack_codes,
+    packed_size,
+    save,
+    unpack_codes,
+    validation,
+)
+from . import training  # noqa: E402  (vqcore.training.fit_quantizer, as the docs write it)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "VQ", "ResidualVQ", "AdditiveVQ", "ProductVQ", "SpaceFillingVQ",
-    "Quantizer", "QuantizerOutput", "save", "load", "validation", "__version__",
+    "Quantizer", "QuantizerOutput", "save", "load", "pack_codes", "unpack_codes", "packed_size",
+    "validation", "training", "__version__",
 ]

@@ -3,7 +3,7 @@
 Subcommands:
 
 - ``complexity``: weighted operations per vector of AVQ / RVQ / PVQ with the papers'
-  complexity model (:mod:`vqcore.complexity`).
+  complexity model (:mod:`vqcore.eval.complexity`).
 
 Adding a subcommand: write ``_add_<name>_parser(subparsers)`` that creates its parser
 and sets ``func=`` to a ``_run_<name>(args) -> int`` function, then append the adder to
@@ -17,7 +17,7 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 
-from . import complexity
+from .eval import complexity
 
 # -- complexity ------------------------------------------------------------------
 
@@ -110,7 +110,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     from .experiments.reproduce import reproduce
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("vqcore.base").setLevel(logging.WARNING)  # one line per codebook replacement
+    logging.getLogger("vqcore.quantizers.base").setLevel(logging.WARNING)  # one line per codebook replacement
     try:
         written = reproduce(args.preset, args.figures, results_dir=args.results_dir, device=args.device,
                             notebooks=args.notebooks, executed_dir=args.executed_dir, threads=args.threads,

@@ -1,4 +1,4 @@
-"""Standalone training loops: a quantizer fitted to a data set (the papers' toy experiments, SFVQ).
+"""Standalone training loops: a quantizer fitted to a data set (every experiment's recipe), and SFVQ's growth schedule.
 
 These loops are what the experiments use; inside a larger model, call the quantizer's
 ``forward`` in your own loop and, every ``num_batches`` batches, ``replace_unused_codebooks``.
@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ._checks import check_positive_int, check_vectors
-from .base import Quantizer
-from .space_filling import SpaceFillingVQ
+from .quantizers.checks import check_positive_int, check_vectors
+from .quantizers.base import Quantizer
+from .quantizers.space_filling import SpaceFillingVQ
 
 logger = logging.getLogger(__name__)
 
@@ -36,18 +36,44 @@ def _batches(data: torch.Tensor, batch_size: int, steps: int, generator: torch.G
 
 def fit_quantizer(quantizer: Quantizer, data: torch.Tensor, steps: int, *, batch_size: int = 256,
                   lr: float = 1e-3, replace_every: int = 100, replace_until: float = 0.9,
-                  discard_threshold: float = 0.01, init: bool = True, seed: int = 0,
+                  discard_threshold: float = 0.01, finetune_fraction: float = 0.0,
+                  finetune_lr_factor: float = 0.1, init: bool = True, seed: int = 0,
                   progress: bool = True, log_every: int = 10) -> TrainingLog:
     """Fit a quantizer to ``data`` ``(N, D)`` with Adam, minimising ``mse(output, x) + loss``.
 
     With NSVQ, ``mse(output, x)`` equals the hard quantizer's error and its gradient reaches the
-    codebooks; with STE/EMA the returned auxiliary loss trains them. Codebook replacement runs every
-    ``replace_every`` steps until ``replace_until * steps`` (it stops near the end of training).
+    codebooks; with STE/EMA the returned auxiliary loss trains them.
+
+    The papers' recipe has two phases. The first ``steps - round(steps * finetune_fraction)``
+    steps run at ``lr`` from ``init_from_data`` (when ``init``), with codebook replacement every
+    ``replace_every`` steps until ``replace_until`` of that phase; the rest (a step decay of the
+    learning rate) run at ``lr * finetune_lr_factor`` with a fresh Adam, without replacement, on
+    batches drawn with ``seed + 1``. ``finetune_fraction = 0`` (the default) is one phase.
 
     Returns:
-        :class:`TrainingLog` with the loss every ``log_every`` steps and the replacement counts.
+        :class:`TrainingLog` with the loss every ``log_every`` steps of both phases and the
+        replacement counts.
     """
     check_positive_int("steps", steps)
+    if not 0.0 <= finetune_fraction <= 1.0:
+        raise ValueError(f"finetune_fraction must be in [0, 1], got {finetune_fraction}")
+    fine = round(steps * finetune_fraction)
+    first = steps - fine
+    log = TrainingLog()
+    phases = [(first, lr, replace_every, init, seed), (fine, lr * finetune_lr_factor, 0, init and first == 0, seed + 1)]
+    for phase_steps, phase_lr, phase_replace, phase_init, phase_seed in phases:
+        if phase_steps > 0:
+            _fit_phase(quantizer, data, phase_steps, log, batch_size=batch_size, lr=phase_lr,
+                       replace_every=phase_replace, replace_until=replace_until,
+                       discard_threshold=discard_threshold, init=phase_init, seed=phase_seed,
+                       progress=progress, log_every=log_every)
+    return log
+
+
+def _fit_phase(quantizer: Quantizer, data: torch.Tensor, steps: int, log: TrainingLog, *, batch_size: int,
+               lr: float, replace_every: int, replace_until: float, discard_threshold: float, init: bool,
+               seed: int, progress: bool, log_every: int) -> None:
+    """One phase of :func:`fit_quantizer`: its own Adam and batch generator; appends to ``log``."""
     check_positive_int("batch_size", batch_size)
     flat, _ = check_vectors(data, quantizer.dim, name="data")
     gen = torch.Generator().manual_seed(seed)
@@ -56,7 +82,6 @@ def fit_quantizer(quantizer: Quantizer, data: torch.Tensor, steps: int, *, batch
     quantizer.train()
     params = [p for p in quantizer.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr) if params else None
-    log = TrainingLog()
     pending = []
     for step, x in enumerate(tqdm(_batches(flat, batch_size, steps, gen), total=steps, disable=not progress,
                                   desc=f"train {type(quantizer).__name__}", leave=False), start=1):
@@ -70,9 +95,8 @@ def fit_quantizer(quantizer: Quantizer, data: torch.Tensor, steps: int, *, batch
             pending.append(loss.detach())
         if replace_every and step % replace_every == 0 and step <= replace_until * steps:
             log.replaced.append(quantizer.replace_unused_codebooks(replace_every, discard_threshold, generator=gen))
-    log.loss = torch.stack(pending).tolist() if pending else []
+    log.loss += torch.stack(pending).tolist() if pending else []
     quantizer.eval()
-    return log
 
 
 def growth_schedule(steps: int, bits: int) -> list[int]:

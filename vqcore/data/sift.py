@@ -16,7 +16,7 @@ small stand-in the same way SIFT1M was made, from the real photographs of
    are shuffled with the seed and cut into a **learning** set (training the quantizers) and a
    **base** set (the database that is searched), disjoint.
 3. **Ground truth.** The exact L2 nearest base vector of every query by brute force
-   (:func:`exact_nearest`, torch, in batches, float64, on the GPU when asked). Descriptors are
+   (:func:`vqcore.eval.ann.exact_nearest`, torch, in batches, float64, on the GPU when asked). Descriptors are
    integers, so the float64 distances are exact; ties go to the lowest base index.
 
 The sets are cached as one ``.npz`` under :func:`default_cache_dir` (``$VQCORE_CACHE/sift`` or
@@ -37,12 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_write_bytes
+from ..io.atomic import atomic_write_bytes
+from ..eval.ann import exact_nearest
 from .images import list_images, load_image, split_images
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_C_DOG", "SiftSets", "build_sift_sets", "default_cache_dir", "exact_nearest",
+__all__ = ["DEFAULT_C_DOG", "SiftSets", "build_sift_sets", "default_cache_dir",
            "extract_descriptors", "image_descriptors"]
 
 #: scikit-image's default DoG contrast threshold
@@ -116,33 +117,6 @@ def image_descriptors(name: str, scales: Sequence[float] = (1.0,), c_dog: float 
             logger.info("SIFT %s at scale %s: %d descriptors", name, s, len(desc))
         out.append(desc)
     return np.concatenate(out) if out else np.zeros((0, 128), np.uint8)
-
-
-def exact_nearest(query: Any, base: Any, device: Any = None, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Exact L2 nearest neighbour of each query in ``base`` by brute force.
-
-    torch, float64, queries in batches of ``batch_size`` against the whole base on ``device``
-    (default CPU). Ties go to the lowest base index.
-
-    Returns:
-        ``(index, squared_distance)``: ``(Q,)`` int64 and ``(Q,)`` float64 numpy arrays.
-    """
-    import torch
-
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    b = torch.as_tensor(np.asarray(base), dtype=torch.float64, device=dev)
-    q_all = torch.as_tensor(np.asarray(query), dtype=torch.float64)
-    if b.ndim != 2 or q_all.ndim != 2 or b.shape[1] != q_all.shape[1] or len(b) == 0:
-        raise ValueError(f"need (N, D) base and (Q, D) queries, got {tuple(b.shape)} and {tuple(q_all.shape)}")
-    norms = (b * b).sum(1)
-    idx, dist = [], []
-    for start in range(0, len(q_all), batch_size):
-        q = q_all[start:start + batch_size].to(dev)
-        score = torch.addmm(norms, q, b.T, alpha=-2.0)  # ||b||^2 - 2 q.b
-        i = score.argmin(1)
-        idx.append(i.cpu())
-        dist.append(((q - b[i]) ** 2).sum(1).cpu())
-    return torch.cat(idx).numpy().astype(np.int64), torch.cat(dist).numpy()
 
 
 @dataclass

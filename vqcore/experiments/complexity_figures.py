@@ -1,6 +1,6 @@
 """ICASSP 2023 Figures 4c and 6b: encoding complexity (log10 WMOPS) of AVQ, RVQ and PVQ.
 
-The values come from the papers' operation-count model (:mod:`vqcore.complexity`), so they are
+The values come from the papers' operation-count model (:mod:`vqcore.eval.complexity`), so they are
 deterministic: each method is a plain list (no band), and no preset changes them. The files get
 the authors' names and keys plus our ``meta``:
 
@@ -15,13 +15,14 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
-from .. import complexity, results
+from ..eval import complexity
+from ..io import results
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["FIGURES", "complexity_file", "complexity_result", "run_complexity"]
 
-#: the complexity figures, as accepted by :func:`vqcore.complexity.complexity_table`
+#: the complexity figures, as accepted by :func:`vqcore.eval.complexity.complexity_table`
 FIGURES = ("4c", "6b")
 _FILES = {
     "4c": "icassp2023/Figure 4/Complexity_Fig4-c.json",
@@ -42,7 +43,7 @@ def complexity_file(figure: str) -> str:
 
 
 def complexity_result(figure: str, precision: str = "single", preset: str = "quick") -> results.ResultFile:
-    """The complexity figure as a validated :class:`~vqcore.results.ResultFile` with ``meta``.
+    """The complexity figure as a validated :class:`~vqcore.io.results.ResultFile` with ``meta``.
 
     ``preset`` is only recorded (the values do not depend on it).
     """
@@ -54,7 +55,7 @@ def complexity_result(figure: str, precision: str = "single", preset: str = "qui
     result.meta = results.make_meta(
         preset, [], "cpu", over="not applicable: deterministic values from the complexity model",
         figure=key, paper="icassp2023", precision=precision,
-        model="vqcore.complexity: ITU-T STL 2009 weights, log10 of WMOPS per encoded vector",
+        model="vqcore.eval.complexity: ITU-T STL 2009 weights, log10 of WMOPS per encoded vector",
         settings=_SETTINGS_TEXT[key],
         bitrates=[asdict(s) for s in complexity.figure_settings(key)],
         wall_time_s=round(time.perf_counter() - start, 6),

@@ -60,17 +60,15 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .. import results
-from .._atomic import atomic_write_bytes
-from ..additive import AdditiveVQ
-from ..base import Quantizer, perplexity
+from ..io import results
+from ..io.atomic import atomic_write_bytes
+from ..quantizers.base import Quantizer, perplexity
 from ..data.images import image_tiles, load_image, random_patches, split_images
 from ..models.image_vqvae import ImageVQVAE
-from ..product import ProductVQ
-from ..residual import ResidualVQ
-from ..serialization import read_safetensors
-from .run_cache import RunRecords
-from .toy import resolve_device
+from ..quantizers import registry
+from ..io.tensors import read_safetensors
+from .common import RunRecords
+from .common import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -359,15 +357,8 @@ def planned_runs(preset: str | ImagePreset = "quick", seeds: Sequence[int] | Non
 
 def build_quantizer(method: str, bits: int, preset: ImagePreset) -> Quantizer:
     """The untrained quantizer of ``method`` at ``bits`` per latent vector (bits split evenly)."""
-    b = bits // preset.stages
-    if method == "AVQ":
-        return AdditiveVQ(preset.latent_dim, preset.stages, b, beam_width=preset.beam_width,
-                          ordered_track=preset.avq_ordered_track)
-    if method == "RVQ":
-        return ResidualVQ(preset.latent_dim, preset.stages, b)
-    if method == "PVQ":
-        return ProductVQ(preset.latent_dim, preset.stages, b)
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return registry.build_quantizer(method, preset.latent_dim, bits, stages=preset.stages,
+                                    beam_width=preset.beam_width, ordered_track=preset.avq_ordered_track)
 
 
 def build_model(preset: str | ImagePreset, quantizer: Quantizer | None = None) -> ImageVQVAE:

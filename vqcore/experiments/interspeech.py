@@ -15,7 +15,7 @@ Figures (keys of :data:`FIGURES`):
 - ``sfvqcontrol``: the phone-group histograms of the plain VQ (``vq_phone_group_histograms.json``).
 - ``sfvqdivergence``: the adjacent-index Jensen-Shannon divergence of SFVQ and VQ and their
   permuted-index baselines over seeds (``adjacent_index_divergence.json``,
-  :mod:`vqcore.index_analysis`).
+  :mod:`vqcore.eval.index_divergence`).
 
 The model (:class:`vqcore.models.voice_conversion.VoiceConversionVQVAE`) is trained on the
 training speakers of the eSpeak NG corpus (:mod:`vqcore.speech.corpus`), once per method
@@ -25,7 +25,7 @@ trained jointly through NSVQ around the dithered curve point; ``VQ``: a plain
 read on the test set (unseen speakers and sentences). The histograms and the sentence are those of
 the first seed (the model of record); the divergence uses every seed.
 
-Result layout (:mod:`vqcore.results`). The divergence and the 2-D MSE use ``"VQ Bitrate"``; the
+Result layout (:mod:`vqcore.io.results`). The divergence and the 2-D MSE use ``"VQ Bitrate"``; the
 histograms use ``"Index"`` for the codebook index (labels ``"0" .. "255"``) and the sentence file
 ``"Time"`` for the frame time (labels in seconds); each also says so in its ``"x axis"`` context key.
 
@@ -51,22 +51,22 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .. import results
-from .._atomic import atomic_write_bytes
-from ..base import Quantizer
-from ..features.logmel import LogMel, griffin_lim
-from ..index_analysis import (
+from ..io import results
+from ..io.atomic import atomic_write_bytes
+from ..quantizers.base import Quantizer
+from ..speech.logmel import LogMel, griffin_lim
+from ..eval.index_divergence import (
     adjacent_divergence,
     class_histograms,
     permuted_adjacent_divergence,
 )
 from ..models.voice_conversion import VoiceConversionVQVAE
-from ..serialization import save as save_quantizer
-from ..space_filling import SpaceFillingVQ
+from ..quantizers.serialization import save as save_quantizer
+from ..quantizers.space_filling import SpaceFillingVQ
 from ..training import fit_quantizer, fit_sfvq, growth_schedule
-from ..vq import VQ
-from .run_cache import RunRecords
-from .toy import resolve_device
+from ..quantizers.vq import VQ
+from .common import RunRecords
+from .common import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ VOWEL_GROUPS = ("vowels", "diphthongs", "semivowels")
 class InterspeechPreset:
     """Settings of the SFVQ experiments (the Interspeech figures) at one scale.
 
-    Features: log-mel (:class:`~vqcore.features.logmel.LogMel`), ``n_mels`` bands, 20 ms hop at
+    Features: log-mel (:class:`~vqcore.speech.logmel.LogMel`), ``n_mels`` bands, 20 ms hop at
     16 kHz. Model: ``layers`` convolutions of ``channels`` channels in the encoder and in the
     decoder, latent dimension ``latent_dim``, speaker embedding ``speaker_dim``. Training: Adam,
     ``steps`` batches of ``batch_size`` random ``segment_frames``-frame excerpts, learning rate ``lr``
@@ -458,7 +458,7 @@ def _audio_examples(models: dict[str, VoiceConversionVQVAE], corpus: Any, train:
                       method=method, speaker=u.item.speaker, target_speaker=target, text=u.item.text,
                       split=u.item.split)
     return {"vocoder": f"Griffin-Lim, {p.gl_iterations} fast iterations, momentum 0.99, frames interpolated to a "
-                       "10 ms hop (vqcore.features.logmel.griffin_lim)", "examples": entries}
+                       "10 ms hop (vqcore.speech.logmel.griffin_lim)", "examples": entries}
 
 
 # -- assembling the result files ----------------------------------------------------------------------
@@ -589,7 +589,7 @@ def run_interspeech(figures: Iterable[str] = FIGURES, preset: str | InterspeechP
                                f"the test frames coded with indices i and i+1, over the pairs where both indices "
                                f"code at least {p.min_count} frames; 'permuted': the same after relabelling the "
                                f"indices by a random permutation, mean over {p.permutations} permutations "
-                               f"(vqcore.index_analysis)"), **common)
+                               f"(vqcore.eval.index_divergence)"), **common)
         result = results.ResultFile(
             metric="Adjacent-index Jensen-Shannon divergence", x_key="VQ Bitrate", x=[f"{p.bits} bits"],
             series=series, context={"Labels": "TIMIT phones"}, meta=meta,

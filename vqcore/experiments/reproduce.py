@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .ann import FIGURES as ANN_FIGURES
+from .ann_recall import FIGURES as ANN_FIGURES
 from .complexity_figures import FIGURES as COMPLEXITY_FIGURES
 from .complexity_figures import run_complexity
 from .images import FIGURES as IMAGE_FIGURES
@@ -23,7 +23,8 @@ from .interspeech import FIGURES as INTERSPEECH_FIGURES
 from .presets import get_preset
 from .speech_coding import FIGURES as SPEECH_FIGURES
 from .toy import FIGURES as TOY_FIGURES
-from .toy import resolve_device, run_toy
+from .common import resolve_device
+from .toy import run_toy
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def _run_images(figures: list[str], preset: str, results_dir: str | Path, device
 
 
 def _run_ann(figures: list[str], preset: str, results_dir: str | Path, device: str, progress: bool) -> list[Path]:
-    from .ann import run_ann
+    from .ann_recall import run_ann
     return run_ann(figures, preset, results_dir, device, progress=progress)
 
 

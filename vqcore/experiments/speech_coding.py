@@ -48,11 +48,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .. import results
-from .._atomic import atomic_write_bytes, atomic_write_text
+from ..io import results
+from ..io.atomic import atomic_write_bytes, atomic_write_text
 from ..training import fit_quantizer
-from .run_cache import RunRecords
-from .toy import resolve_device
+from .common import RunRecords
+from .common import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -301,19 +301,11 @@ class _Data:
 
 def _fit_phases(q: Any, data: torch.Tensor, steps: int, batch_size: int, lr: float, preset: SpeechPreset,
                 init: bool, seed: int) -> dict[str, Any]:
-    fine = round(steps * preset.finetune_fraction)
-    first = steps - fine
-    replaced, last = 0, None
-    if first > 0:
-        log = fit_quantizer(q, data, first, batch_size=batch_size, lr=lr, replace_every=preset.replace_every,
-                            replace_until=preset.replace_until, init=init, seed=seed, progress=False, log_every=1)
-        replaced += sum(log.replaced)
-        last = log.loss[-1] if log.loss else last
-    if fine > 0:
-        log = fit_quantizer(q, data, fine, batch_size=batch_size, lr=lr * preset.finetune_lr_factor,
-                            replace_every=0, init=init and first == 0, seed=seed + 1, progress=False, log_every=1)
-        last = log.loss[-1] if log.loss else last
-    return {"replaced": replaced, "final_train_loss": last}
+    log = fit_quantizer(q, data, steps, batch_size=batch_size, lr=lr, replace_every=preset.replace_every,
+                        replace_until=preset.replace_until, finetune_fraction=preset.finetune_fraction,
+                        finetune_lr_factor=preset.finetune_lr_factor, init=init, seed=seed, progress=False,
+                        log_every=1)
+    return {"replaced": sum(log.replaced), "final_train_loss": log.loss[-1] if log.loss else None}
 
 
 def _train_codec(key: SpeechRunKey, preset: SpeechPreset, data: _Data, device: torch.device,

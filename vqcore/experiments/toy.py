@@ -33,7 +33,7 @@ one small JSON file under ``<results_dir>/.runs/toy/<preset>/`` (temporary file,
 ``os.replace``), together with the settings that made it. A later call reuses a stored run whose
 settings match and computes only the missing ones, so a killed run resumes where it stopped; the
 figure files are assembled from the stored runs and written atomically by
-:func:`vqcore.results.write`. When AVQ starts from RVQ, the trained RVQ is stored beside its
+:func:`vqcore.io.results.write`. When AVQ starts from RVQ, the trained RVQ is stored beside its
 record (``<name>.safetensors``, written first, also atomically).
 """
 from __future__ import annotations
@@ -49,17 +49,15 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .. import results
-from ..additive import AdditiveVQ
-from ..base import Quantizer
+from ..io import results
 from ..data.gaussian import gaussian_dataset
-from ..product import ProductVQ
-from ..residual import ResidualVQ
-from ..serialization import load as load_quantizer
-from ..serialization import save as save_quantizer
+from ..quantizers.base import Quantizer
+from ..quantizers.registry import build_quantizer
+from ..quantizers.serialization import load as load_quantizer
+from ..quantizers.serialization import save as save_quantizer
 from ..training import fit_quantizer
 from .presets import ToyPreset, get_preset
-from .run_cache import RunRecords
+from .common import RunRecords, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +69,6 @@ __all__ = [
     "figure_file",
     "figure_files",
     "planned_runs",
-    "resolve_device",
     "run_toy",
     "train_and_evaluate",
 ]
@@ -84,13 +81,6 @@ METHODS = ("AVQ", "RVQ", "PVQ")
 RUN_FORMAT = "vqcore-toy-run/1"
 MSE_DEFINITION = ("mean over test vectors of the squared error summed over the D components, "
                   "mean_n ||x_n - Q(x_n)||^2")
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"`` (or None): ``cuda`` when available, else ``cpu``; anything else as given."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @dataclass(frozen=True, order=True)
@@ -203,20 +193,6 @@ def run_settings(key: RunKey, preset: ToyPreset) -> dict[str, Any]:
     return {"key": key.__dict__.copy(), **preset.training_settings(key.method)}
 
 
-def build_quantizer(method: str, dim: int, bits: int, preset: ToyPreset) -> Quantizer:
-    """The untrained quantizer of ``method`` at ``bits`` per vector (bits split evenly over the stages)."""
-    if bits % preset.stages:
-        raise ValueError(f"bits ({bits}) must be divisible by the number of stages ({preset.stages})")
-    b = bits // preset.stages
-    if method == "AVQ":
-        return AdditiveVQ(dim, preset.stages, b, beam_width=preset.beam_width)
-    if method == "RVQ":
-        return ResidualVQ(dim, preset.stages, b)
-    if method == "PVQ":
-        return ProductVQ(dim, preset.stages, b)
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-
-
 def uniform_codebooks(quantizer: Quantizer, seed: int) -> torch.Tensor:
     """Codebooks of ``quantizer``'s shape drawn from ``U(-1/K, 1/K)`` (the authors' published
     initialisation), from a CPU generator seeded with ``seed``."""
@@ -250,7 +226,7 @@ def train_and_evaluate(key: RunKey, preset: ToyPreset, train: torch.Tensor, test
     (initialisation, batches, replacement) are seeded from ``key.run_seed``.
     """
     torch.manual_seed(key.run_seed)
-    q = build_quantizer(key.method, key.dim, key.bits, preset).to(device)
+    q = build_quantizer(key.method, key.dim, key.bits, stages=preset.stages, beam_width=preset.beam_width).to(device)
     if init_from is not None:
         if init_from.codebooks.shape != q.codebooks.shape:
             raise ValueError(f"init_from has codebooks {tuple(init_from.codebooks.shape)}, "
@@ -261,31 +237,23 @@ def train_and_evaluate(key: RunKey, preset: ToyPreset, train: torch.Tensor, test
     fresh_from_data = init_from is None and preset.init == "data"
     train, test = train.to(device), test.to(device)
     steps, batch_size, lr = preset.budget(key.method)
-    fine = round(steps * preset.finetune_fraction)
-    first = steps - fine
     start = time.perf_counter()
-    logs = []
-    if first > 0:
-        logs.append(fit_quantizer(q, train, first, batch_size=batch_size, lr=lr,
-                                  replace_every=preset.replace_every, replace_until=preset.replace_until,
-                                  init=fresh_from_data, seed=key.run_seed, progress=False))
-    if fine > 0:
-        logs.append(fit_quantizer(q, train, fine, batch_size=batch_size, lr=lr * preset.finetune_lr_factor,
-                                  replace_every=0, init=fresh_from_data and first == 0,
-                                  seed=key.run_seed + 1, progress=False))
+    log = fit_quantizer(q, train, steps, batch_size=batch_size, lr=lr, replace_every=preset.replace_every,
+                        replace_until=preset.replace_until, finetune_fraction=preset.finetune_fraction,
+                        finetune_lr_factor=preset.finetune_lr_factor, init=fresh_from_data, seed=key.run_seed,
+                        progress=False)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     train_s = time.perf_counter() - start
     start = time.perf_counter()
     mse = evaluate_mse(q, test, preset.eval_batch_size)
     eval_s = time.perf_counter() - start
-    losses = [v for log in logs for v in log.loss]
     record = {
         "mse": mse,
         "train_seconds": train_s,
         "eval_seconds": eval_s,
-        "replaced": sum(sum(log.replaced) for log in logs),
-        "final_train_loss": losses[-1] if losses else None,
+        "replaced": sum(log.replaced),
+        "final_train_loss": log.loss[-1] if log.loss else None,
         "warm_start": None if init_from is None else type(init_from).__name__,
         "device": str(device),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._checks import check_positive_int
-from ..base import Quantizer, QuantizerOutput
+from ..quantizers.checks import check_positive_int
+from ..quantizers.base import Quantizer, QuantizerOutput
 
 __all__ = ["ImageVQVAE", "VQVAEOutput"]
 
@@ -32,7 +32,7 @@ class VQVAEOutput:
     Attributes:
         reconstruction: ``(B, 1, H, W)`` the decoded image (not clipped).
         latents: ``(B, h, w, D)`` the encoder's output, before quantization.
-        quantizer: the quantizer's :class:`~vqcore.base.QuantizerOutput` (None without a quantizer).
+        quantizer: the quantizer's :class:`~vqcore.quantizers.base.QuantizerOutput` (None without a quantizer).
     """
 
     reconstruction: torch.Tensor

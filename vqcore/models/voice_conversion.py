@@ -3,7 +3,7 @@
 Encoder: 1-D convolutions over time on the (normalised) log-mel frames, with instance
 normalisation (per utterance and channel, no affine), which removes much of the constant,
 speaker-dependent part of the features, and a 1x1 projection to a ``latent_dim`` vector per
-20 ms frame. Quantizer: any :class:`vqcore.base.Quantizer` of that dimension; the experiments use a
+20 ms frame. Quantizer: any :class:`vqcore.quantizers.base.Quantizer` of that dimension; the experiments use a
 :class:`~vqcore.SpaceFillingVQ` of 256 vertices or a plain :class:`~vqcore.VQ` of 256 codewords,
 both trained through noise substitution (NSVQ). Decoder: convolutions from the quantized latent
 concatenated with a learned speaker embedding to the log-mel frames of the same speaker.
@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..base import Quantizer
-from ..space_filling import SpaceFillingVQ
+from ..quantizers.base import Quantizer
+from ..quantizers.space_filling import SpaceFillingVQ
 
 __all__ = ["VCOutput", "VoiceConversionVQVAE"]
 

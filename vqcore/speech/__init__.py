@@ -15,7 +15,6 @@ from .codec import (
     bit_allocation,
     bit_allocation_markdown,
     load_codec,
-    make_quantizer,
     save_codec,
 )
 from .corpus import (
@@ -49,7 +48,6 @@ __all__ = [
     "default_cache_dir",
     "group_of",
     "load_codec",
-    "make_quantizer",
     "mapping_table_markdown",
     "pesq_wb",
     "psnr",

@@ -28,7 +28,7 @@ bit-exact codec; every choice here is documented in the book):
    level: with trained quantizers at 8 kbit/s, filling at the full level lowered both PESQ and pSNR).
 5. **Bits.** Per frame: 6 gain bits, 14 x 3 shape bits, then the codes of the coded sub-vectors
    (4 fields of ``b_p`` bits each, low frequencies first), packed MSB first with
-   :func:`vqcore.packing.pack_codes`, frame after frame; the message is padded to whole bytes
+   :func:`vqcore.quantizers.packing.pack_codes`, frame after frame; the message is padded to whole bytes
    once, at its end. ``bits per frame * 50 frames/s`` is exactly the bitrate label.
 
 A signal of ``L`` samples takes ``ceil(L / 320) + 1`` frames (the MDCT's one frame of overlap);
@@ -55,13 +55,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._atomic import atomic_write_bytes
-from ..additive import AdditiveVQ
-from ..base import Quantizer
-from ..packing import pack_codes, packed_size, unpack_codes
-from ..product import ProductVQ
-from ..residual import ResidualVQ
-from ..serialization import read_safetensors
+from ..io.tensors import read_safetensors, write_safetensors
+from ..quantizers.base import Quantizer
+from ..quantizers.packing import pack_codes, packed_size, unpack_codes
+from ..quantizers.registry import QUANTIZERS, build_quantizer
 from .mdct import MDCT
 
 __all__ = [
@@ -81,7 +78,6 @@ __all__ = [
     "bit_allocation",
     "bit_allocation_markdown",
     "load_codec",
-    "make_quantizer",
     "save_codec",
 ]
 
@@ -218,19 +214,6 @@ def bit_allocation_markdown(bitrates: Sequence[float] = BITRATES) -> str:
     return "\n".join(lines)
 
 
-def make_quantizer(method: str, bits_per_stage: int, *, dim: int = SUBVECTOR_DIM, stages: int = STAGES,
-                   beam_width: int = 16, estimator: str = "nsvq") -> Quantizer:
-    """A fresh ``"avq"``, ``"rvq"`` or ``"pvq"`` quantizer for one sub-vector group."""
-    method = method.lower()
-    if method == "avq":
-        return AdditiveVQ(dim, stages, bits_per_stage, beam_width=beam_width, estimator=estimator)
-    if method == "rvq":
-        return ResidualVQ(dim, stages, bits_per_stage, estimator=estimator)
-    if method == "pvq":
-        return ProductVQ(dim, stages, bits_per_stage, estimator=estimator)
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-
-
 def _as_audio(audio: Any) -> torch.Tensor:
     """1-D float64 tensor in [-1, 1] from a numpy array / tensor (int16 is scaled by 1/32768)."""
     if isinstance(audio, torch.Tensor):
@@ -282,7 +265,7 @@ class SpeechCodec(nn.Module):
             key = f"b{b}"
             q = given.pop(key, None)
             if q is None:
-                q = make_quantizer(self.method, b, beam_width=beam_width)
+                q = build_quantizer(self.method, SUBVECTOR_DIM, b * STAGES, stages=STAGES, beam_width=beam_width)
             if q.dim != SUBVECTOR_DIM or q.num_stages != STAGES or q.bits_per_stage != b:
                 raise ValueError(f"quantizer {key} must have dim {SUBVECTOR_DIM}, {STAGES} stages and {b} bits per "
                                  f"stage; got dim {q.dim}, {q.num_stages} stages, {q.bits_per_stage} bits")
@@ -465,7 +448,7 @@ class SpeechCodec(nn.Module):
 
 
 CODEC_FORMAT = "vqcore-speech-codec/1"
-_QUANTIZER_CLASSES = {"AdditiveVQ": AdditiveVQ, "ResidualVQ": ResidualVQ, "ProductVQ": ProductVQ}
+_CODEC_QUANTIZERS = ("AdditiveVQ", "ResidualVQ", "ProductVQ")
 
 
 def save_codec(codec: SpeechCodec, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
@@ -476,8 +459,6 @@ def save_codec(codec: SpeechCodec, path: str | os.PathLike, dtype: torch.dtype |
         dtype: store the codebooks in this dtype (e.g. ``torch.float16`` to halve the file); default:
             as they are (float32). The decoder then uses the stored values.
     """
-    from safetensors.torch import save as save_bytes
-
     if not isinstance(codec, SpeechCodec):
         raise ValueError(f"codec must be a SpeechCodec, got {type(codec).__name__}")  # noqa: TRY004 - the house rule: ValueError naming the argument
     tensors, quantizers = {}, {}
@@ -488,10 +469,10 @@ def save_codec(codec: SpeechCodec, path: str | os.PathLike, dtype: torch.dtype |
                 t = t.to(dtype)
             tensors[f"{key}.{name}"] = t.contiguous()
         quantizers[key] = {"class": type(q).__name__, "config": q.config()}
-    meta = {"format": CODEC_FORMAT, "bitrate": repr(codec.bitrate), "method": codec.method,
+    meta = {"bitrate": repr(codec.bitrate), "method": codec.method,
             "window": codec.mdct.window_kind, "noise_fill": repr(codec.noise_fill),
             "quantizers": json.dumps(quantizers)}
-    return atomic_write_bytes(path, save_bytes(tensors, metadata=meta))
+    return write_safetensors(path, tensors, CODEC_FORMAT, meta)
 
 
 def load_codec(path: str | os.PathLike, device: str | torch.device = "cpu") -> SpeechCodec:
@@ -500,7 +481,7 @@ def load_codec(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
     meta, tensors = read_safetensors(path, CODEC_FORMAT)
     quantizers = {}
     for key, spec in json.loads(meta["quantizers"]).items():
-        cls = _QUANTIZER_CLASSES.get(spec["class"])
+        cls = QUANTIZERS.get(spec["class"]) if spec["class"] in _CODEC_QUANTIZERS else None
         if cls is None:
             raise ValueError(f"{path}: quantizer {key} has unknown class {spec['class']!r}")
         q = cls(**spec["config"])

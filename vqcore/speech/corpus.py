@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_write_bytes
+from ..io.atomic import atomic_write_bytes
 from . import espeak, phones
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,49 @@
+"""vqcore.training: the one fit loop and its two-phase recipe, and SFVQ's schedule."""
+import pytest
+import torch
+
+from vqcore import ResidualVQ
+from vqcore.training import fit_quantizer, growth_schedule
+
+
+def _data() -> torch.Tensor:
+    torch.manual_seed(0)
+    return torch.randn(512, 8) @ torch.randn(8, 8)
+
+
+def _mse(q, x) -> float:
+    return float(((q.quantize(x) - x) ** 2).sum(1).mean().detach())
+
+
+def test_two_phase_training_lowers_the_error_and_checks_its_input():
+    x = _data()
+    q = ResidualVQ(8, 2, 3)
+    q.init_from_data(x, generator=torch.Generator().manual_seed(0))
+    before = _mse(q, x)
+    log = fit_quantizer(q, x, 60, batch_size=64, lr=1e-2, finetune_fraction=0.25, finetune_lr_factor=0.1,
+                        replace_every=10, replace_until=0.9, init=False, seed=0, progress=False)
+    assert _mse(q, x) < before
+    assert len(log.loss) == 4 + 1 and len(log.replaced) == 4  # 45 + 15 steps; replacement only in phase 1
+    with pytest.raises(ValueError, match="finetune_fraction"):
+        fit_quantizer(q, x, 10, batch_size=8, finetune_fraction=1.5, init=False, progress=False)
+
+
+def test_two_phases_equal_two_single_phase_fits():
+    """The recipe is phase 1 (replacement, seed) then phase 2 (lr * factor, no replacement, seed + 1)."""
+    x = _data()
+    torch.manual_seed(1)
+    a = ResidualVQ(8, 2, 3)
+    b = ResidualVQ(8, 2, 3)
+    b.load_state_dict(a.state_dict())
+    torch.manual_seed(2)
+    fit_quantizer(a, x, 40, batch_size=32, lr=1e-2, replace_every=5, finetune_fraction=0.25,
+                  finetune_lr_factor=0.5, seed=3, progress=False)
+    torch.manual_seed(2)
+    fit_quantizer(b, x, 30, batch_size=32, lr=1e-2, replace_every=5, seed=3, progress=False)
+    fit_quantizer(b, x, 10, batch_size=32, lr=5e-3, replace_every=0, init=False, seed=4, progress=False)
+    assert torch.equal(a.codebooks, b.codebooks)
+
+
+def test_growth_schedule_has_one_phase_per_doubling():
+    assert growth_schedule(120, 5) == [30, 60, 90]
+    assert growth_schedule(10, 2) == []

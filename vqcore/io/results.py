@@ -1,0 +1,522 @@
+"""Result files: load, validate and write the JSON the figures are plotted from.
+
+The layout is the authors' (see ``shared/design/experiments.md``, "Results JSON layout"), so
+their published files and ours load with the same code::
+
+    {
+     "Data": "Correlated",                  # optional context keys (scalars)
+     "Metric": "MSE",
+     "VQ Bitrate": ["12 bits", "16 bits"],   # exactly one x-axis key, labels are strings
+     "Mean (AVQ)": [...],                    # per method: a band of mean and quantiles ...
+     "Quantile Low (AVQ)": [...],
+     "Quantile High (AVQ)": [...],
+     "AVQ baseline": [...],                  # ... or a plain list (deterministic values)
+     "meta": {...}                           # ours only: how the numbers were made
+    }
+
+How a top-level key is read:
+
+- ``"Metric"``: the metric's name, a non-empty string.
+- one of :data:`X_KEYS`: the x axis, a non-empty list of distinct string labels.
+- ``"Mean (<m>)"``, ``"Quantile Low (<m>)"``, ``"Quantile High (<m>)"``: the band of method ``<m>``.
+  The quantile lists come in pairs and only beside their mean.
+- any other key holding a list: the plain series of the method named by the key.
+- ``"meta"``: an object (ours only).
+- any other key holding a scalar (string, number, boolean, null): context, such as ``"Data"``.
+- any other key holding an object: unknown, kept verbatim in :attr:`ResultFile.extra`.
+
+Every series list has one value per x label; a value is a finite number or ``null`` (a missing
+point). Anything else raises :class:`ResultsError`, whose message names the file and the key.
+
+Writing is atomic (temporary file in the target's folder, fsync, :func:`os.replace`), so a crash
+or a validation error never leaves a half-written or clobbered result behind.
+
+This module imports neither torch, numpy nor pandas at import time; the functions that need them
+import them when called.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import json
+import logging
+import math
+import os
+import platform
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from .atomic import atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "X_KEYS",
+    "ResultFile",
+    "ResultsError",
+    "Series",
+    "Summary",
+    "find",
+    "load",
+    "load_dir",
+    "loads",
+    "make_meta",
+    "parse_label",
+    "summarize",
+    "validate",
+    "write",
+]
+
+#: The x-axis keys: the authors' (``"VQ bitrate"``, lower-case b, is the NSVQ paper's spelling), then
+#: ours for the Interspeech 2023 figures, which have no published files: ``"Index"`` (a codebook
+#: index) and ``"Time"`` (a frame's time).
+X_KEYS: tuple[str, ...] = ("VQ Bitrate", "VQ bitrate", "Sampling Rate", "T", "Index", "Time")
+
+METRIC_KEY = "Metric"
+META_KEY = "meta"
+_BAND_FIELDS = {"Mean": "mean", "Quantile Low": "low", "Quantile High": "high"}
+_BAND_KEY = re.compile(r"^(Mean|Quantile Low|Quantile High) \((.+)\)$")
+_NUMBER = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)")
+
+Values = list  # list[float | None]
+
+
+class ResultsError(ValueError):
+    """A result file (or object) that does not follow the layout.
+
+    ``name`` is the file (or the name the caller gave), ``key`` the offending top-level key or
+    ``None`` where the problem is not one key's (bad JSON, not an object).
+    """
+
+    def __init__(self, name: str, key: str | None, problem: str):
+        self.name, self.key, self.problem = name, key, problem
+        where = f"{name}: key {key!r}" if key is not None else name
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass
+class Series:
+    """One method's values along the x axis.
+
+    Either a band (``mean``, with ``low`` and ``high`` quantiles or neither) or a plain list
+    (``values``) for deterministic numbers such as complexity or a baseline. ``None`` marks a
+    missing point.
+    """
+
+    mean: Values | None = None
+    low: Values | None = None
+    high: Values | None = None
+    values: Values | None = None
+
+    @property
+    def is_band(self) -> bool:
+        """True for a mean/quantile band, False for a plain list."""
+        return self.values is None
+
+    @property
+    def central(self) -> Values:
+        """The values to plot as the line: ``mean`` for a band, ``values`` for a plain list."""
+        return self.mean if self.is_band else self.values  # type: ignore[return-value]
+
+
+@dataclass
+class ResultFile:
+    """The content of one result file.
+
+    ``x`` holds the x-axis labels as written (``"12 bits"``, ``"8 kbits/sec"``, ``"512"``);
+    ``series`` maps a method name to its :class:`Series` in file order; ``context`` holds the
+    scalar keys such as ``"Data"``; ``meta`` is our ``"meta"`` object (empty for the authors'
+    files; an empty ``meta`` is not written); ``extra`` keeps unknown keys verbatim.
+    """
+
+    metric: str
+    x_key: str
+    x: list[str]
+    series: dict[str, Series] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def methods(self) -> list[str]:
+        """The method names, in file order."""
+        return list(self.series)
+
+    def x_values(self) -> list[float]:
+        """The x labels as numbers (``"9.6 kbits/sec"`` -> 9.6, ``"12 bits"`` -> 12.0).
+
+        Raises :class:`ResultsError` naming the x key if a label does not start with a number.
+        """
+        name = str(self.path) if self.path is not None else "<result>"
+        out = []
+        for i, label in enumerate(self.x):
+            value = parse_label(label)
+            if value is None:
+                raise ResultsError(name, self.x_key, f"label {i} ({label!r}) does not start with a number")
+            out.append(value)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The authors' layout, keys in order: context, ``"Metric"``, the x key, each band's
+        Mean/Quantile Low/Quantile High, the plain series, unknown keys, ``"meta"`` (if any)."""
+        out: dict[str, Any] = copy.deepcopy(self.context)
+        out[METRIC_KEY] = self.metric
+        out[self.x_key] = list(self.x)
+        for method, s in self.series.items():
+            for prefix, attr in _BAND_FIELDS.items():
+                values = getattr(s, attr)
+                if values is not None:
+                    out[f"{prefix} ({method})"] = list(values)
+        for method, s in self.series.items():
+            if s.values is not None:
+                out[method] = list(s.values)
+        out.update(copy.deepcopy(self.extra))
+        if self.meta:
+            out[META_KEY] = copy.deepcopy(self.meta)
+        return out
+
+    def to_frame(self):
+        """A long-format :class:`pandas.DataFrame` with columns ``x`` (label), ``method``,
+        ``mean``, ``low``, ``high``; a plain series fills ``mean`` and leaves the quantiles NaN,
+        as is a missing point. ``attrs`` carries ``metric`` and ``x_key``."""
+        import pandas as pd
+
+        nan = float("nan")
+
+        def at(values: Values | None, i: int) -> float:
+            return nan if values is None or values[i] is None else float(values[i])
+
+        rows = [
+            {"x": label, "method": method, "mean": at(s.central, i), "low": at(s.low, i), "high": at(s.high, i)}
+            for method, s in self.series.items() for i, label in enumerate(self.x)
+        ]
+        frame = pd.DataFrame(rows, columns=["x", "method", "mean", "low", "high"])
+        frame.attrs.update(metric=self.metric, x_key=self.x_key)
+        return frame
+
+
+def parse_label(label: str) -> float | None:
+    """The number an x label starts with (``"8 kbits/sec"`` -> 8.0), or None if there is none."""
+    match = _NUMBER.match(label) if isinstance(label, str) else None
+    return float(match.group(1)) if match else None
+
+
+# -- validation -------------------------------------------------------------------------------
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_values(name: str, key: str, values: object, n: int, x_key: str) -> Values:
+    if not isinstance(values, list):
+        raise ResultsError(name, key, f"must be a list of numbers, got {type(values).__name__}")
+    if len(values) != n:
+        raise ResultsError(name, key, f"has {len(values)} values but x axis {x_key!r} has {n} labels")
+    out: Values = []
+    for i, v in enumerate(values):
+        if v is None:
+            out.append(None)
+        elif _is_number(v):
+            if not math.isfinite(v):
+                raise ResultsError(name, key, f"item {i} is {v!r}; use null for a missing point")
+            out.append(float(v))
+        else:
+            raise ResultsError(name, key, f"item {i} is {type(v).__name__} {v!r}; values must be numbers or null")
+    return out
+
+
+def validate(obj: Mapping[str, Any] | ResultFile, name: str = "<object>") -> ResultFile:
+    """Check ``obj`` (a parsed result file, or a :class:`ResultFile`) against the layout and
+    return it as a :class:`ResultFile`; raise :class:`ResultsError` naming ``name`` and the key."""
+    if isinstance(obj, ResultFile):
+        for method, s in obj.series.items():
+            if all(v is None for v in (s.mean, s.low, s.high, s.values)):
+                raise ResultsError(name, method, "the series holds no values")
+        obj = obj.to_dict()
+    if not isinstance(obj, Mapping):
+        raise ResultsError(name, None, f"the top level must be a JSON object, got {type(obj).__name__}")
+    for key in obj:
+        if not isinstance(key, str):
+            raise ResultsError(name, str(key), "keys must be strings")
+
+    metric = obj.get(METRIC_KEY)
+    if METRIC_KEY not in obj:
+        raise ResultsError(name, METRIC_KEY, "missing")
+    if not isinstance(metric, str) or not metric.strip():
+        raise ResultsError(name, METRIC_KEY, f"must be a non-empty string, got {metric!r}")
+
+    found = [k for k in obj if k in X_KEYS]
+    if not found:
+        raise ResultsError(name, " | ".join(X_KEYS), "no x-axis key; expected exactly one of these")
+    if len(found) > 1:
+        raise ResultsError(name, found[1], f"a second x-axis key beside {found[0]!r}")
+    x_key = found[0]
+    x = obj[x_key]
+    if not isinstance(x, list) or not x:
+        raise ResultsError(name, x_key, "must be a non-empty list of labels")
+    for i, label in enumerate(x):
+        if not isinstance(label, str):
+            raise ResultsError(name, x_key, f"label {i} is {type(label).__name__} {label!r}; labels must be strings")
+    if len(set(x)) != len(x):
+        raise ResultsError(name, x_key, "labels must be distinct")
+
+    series: dict[str, Series] = {}
+    origin: dict[str, str] = {}  # method -> "band" or "plain", to reject a method given both ways
+    context: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    meta: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key in (METRIC_KEY, x_key):
+            continue
+        band = _BAND_KEY.match(key)
+        if key == META_KEY:
+            if not isinstance(value, dict):
+                raise ResultsError(name, key, f"must be an object, got {type(value).__name__}")
+            meta = copy.deepcopy(value)
+        elif band or isinstance(value, list):
+            method = band.group(2) if band else key
+            kind = "band" if band else "plain"
+            if origin.setdefault(method, kind) != kind:
+                raise ResultsError(name, key, f"method {method!r} is given both as a plain list and as a band")
+            values = _check_values(name, key, value, len(x), x_key)
+            s = series.setdefault(method, Series())
+            if band:
+                setattr(s, _BAND_FIELDS[band.group(1)], values)
+            else:
+                s.values = values
+        elif isinstance(value, dict):
+            extra[key] = copy.deepcopy(value)
+        else:
+            context[key] = value
+
+    for method, s in series.items():
+        if origin[method] != "band":
+            continue
+        if s.mean is None:
+            quantile = "Quantile Low" if s.low is not None else "Quantile High"
+            raise ResultsError(name, f"{quantile} ({method})", f"has no 'Mean ({method})' beside it")
+        if (s.low is None) != (s.high is None):
+            missing = "Quantile Low" if s.low is None else "Quantile High"
+            raise ResultsError(name, f"{missing} ({method})", "missing; the quantiles come in pairs")
+
+    return ResultFile(metric=metric, x_key=x_key, x=list(x), series=series, context=context,
+                      meta=meta, extra=extra)
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+def _no_duplicates(name: str):
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ResultsError(name, key, "appears twice")
+            out[key] = value
+        return out
+    return hook
+
+
+def loads(text: str, name: str = "<string>") -> ResultFile:
+    """Parse and validate the JSON ``text`` of a result file; ``name`` is used in error messages."""
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicates(name))
+    except json.JSONDecodeError as exc:
+        raise ResultsError(name, None, f"not valid JSON ({exc})") from exc
+    return validate(obj, name)
+
+
+def load(path: str | os.PathLike) -> ResultFile:
+    """Read and validate one result file. A missing file raises :class:`FileNotFoundError`;
+    a malformed one :class:`ResultsError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ResultsError(str(path), None, f"not UTF-8 text ({exc})") from exc
+    result = loads(text, str(path))
+    result.path = path
+    logger.debug("loaded %s: %s vs %s, methods %s", path, result.metric, result.x_key, result.methods)
+    return result
+
+
+def load_dir(root: str | os.PathLike) -> dict[str, ResultFile]:
+    """Load every ``*.json`` under ``root`` (a ``Results`` tree), keyed by the path relative to
+    ``root`` in POSIX form (``"icassp2023/Figure 1/pSNR.json"``), sorted. Hidden files are skipped."""
+    root = Path(root)
+    if not root.is_dir():
+        raise NotADirectoryError(f"results root {str(root)!r} is not a folder")
+    out = {}
+    for path in sorted(root.rglob("*.json")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+            continue
+        out[rel.as_posix()] = load(path)
+    logger.debug("loaded %d result files under %s", len(out), root)
+    return out
+
+
+def find(root: str | os.PathLike, figure: int | str, name: str) -> ResultFile:
+    """Load the result ``name`` (file name, with or without ``.json``) of ``figure`` (``2``,
+    ``"2"`` or ``"Figure 2"``) under ``root``, which may be a paper's folder or the whole
+    ``Results`` tree. Raises :class:`FileNotFoundError` if there is none, :class:`ValueError`
+    if several papers have it."""
+    root = Path(root)
+    folder = figure if str(figure).startswith("Figure") else f"Figure {figure}"
+    file = name if name.endswith(".json") else f"{name}.json"
+    matches = sorted(p for p in root.glob(f"**/{folder}/{file}") if p.is_file())
+    if not matches:
+        raise FileNotFoundError(f"no {folder}/{file} under {str(root)!r}")
+    if len(matches) > 1:
+        raise ValueError(f"{folder}/{file} is ambiguous under {str(root)!r}: "
+                         + ", ".join(str(p.relative_to(root)) for p in matches))
+    return load(matches[0])
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+def _dumps(obj: Mapping[str, Any], name: str) -> str:
+    try:
+        return json.dumps(obj, indent=1, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as exc:
+        bad = None
+        for key, value in obj.items():
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError):
+                bad = key
+                break
+        raise ResultsError(name, bad, f"cannot be written as JSON ({exc})") from exc
+
+
+def write(result: ResultFile | Mapping[str, Any], path: str | os.PathLike | None = None) -> Path:
+    """Validate ``result`` and write it to ``path`` (default: ``result.path``) in the authors'
+    layout, indent 1, atomically; parent folders are created. An invalid result raises
+    :class:`ResultsError` and leaves any existing file as it was. Returns the path written."""
+    if path is None:
+        path = result.path if isinstance(result, ResultFile) else None
+        if path is None:
+            raise ValueError("write needs a path: none given and the result has none")
+    path = Path(path)
+    name = str(path)
+    checked = validate(result, name)
+    text = _dumps(checked.to_dict(), name)
+    atomic_write_text(path, text)
+    logger.info("wrote %s (%s vs %s, %d methods)", path, checked.metric, checked.x_key, len(checked.series))
+    return path
+
+
+# -- making results ---------------------------------------------------------------------------
+
+class Summary(NamedTuple):
+    """Mean and the two quantiles of per-item values: floats, or lists of floats along an axis."""
+
+    mean: Any
+    low: Any
+    high: Any
+
+
+def summarize(samples: Any, axis: int | None = None,
+              quantiles: tuple[float, float] = (0.05, 0.95)) -> Summary:
+    """The mean and the ``quantiles`` (numpy's default linear interpolation) of per-item values.
+
+    ``samples`` is a list, array or tensor of values (one per test item, seed, ...). With
+    ``axis=None`` everything is pooled and the three are floats; with an ``axis`` the reduction
+    runs along it and each is a list of floats (e.g. items x bitrates, ``axis=0``, gives one
+    value per bitrate, ready for ``Series(mean=..., low=..., high=...)``).
+
+    Record the quantile levels, and what they are over, in the file's meta
+    (:func:`make_meta` ``quantiles=`` and ``over=``): the layout's "Quantile Low/High" keys do
+    not say which quantiles they are. Empty input, non-finite values or bad levels raise
+    :class:`ValueError`.
+    """
+    import numpy as np
+
+    lo, hi = _check_quantiles(quantiles)
+    if hasattr(samples, "detach"):  # a torch tensor, possibly on the GPU
+        samples = samples.detach().cpu().numpy()
+    a = np.asarray(samples, dtype=np.float64)
+    if a.size == 0:
+        raise ValueError("summarize needs at least one value")
+    if not np.isfinite(a).all():
+        raise ValueError(f"summarize got {int((~np.isfinite(a)).sum())} non-finite values; drop or fix them first")
+    mean = a.mean(axis=axis)
+    low, high = np.quantile(a, [lo, hi], axis=axis)
+    if axis is None:
+        return Summary(float(mean), float(low), float(high))
+    return Summary(mean.tolist(), low.tolist(), high.tolist())
+
+
+def _check_quantiles(quantiles: Sequence[float]) -> tuple[float, float]:
+    try:
+        lo, hi = (float(q) for q in quantiles)
+    except (TypeError, ValueError):
+        raise ValueError(f"quantiles must be two levels (low, high), got {quantiles!r}") from None
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise ValueError(f"quantiles must satisfy 0 <= low <= high <= 1, got {quantiles!r}")
+    return lo, hi
+
+
+def _version(dist: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def make_meta(preset: str, seeds: Iterable[int], device: Any, quantiles: tuple[float, float] = (0.05, 0.95),
+              over: str = "test items", **extra: Any) -> dict[str, Any]:
+    """The ``"meta"`` object of one of our result files.
+
+    ``preset`` (``smoke``, ``quick`` or ``paper``), ``seeds``, ``device`` (a string or
+    ``torch.device``), the ``quantiles`` levels of the band and what they are ``over`` (test
+    items, seeds, ...), plus package versions (python, torch, numpy, vqcore, and CUDA when torch
+    has it), the CUDA device's name when ``device`` is one, and the UTC date. ``extra`` (data set,
+    wall time, ...) is added as given and may not replace those keys. torch is imported here,
+    not at module import; a package that is missing is recorded as ``None``.
+    """
+    lo, hi = _check_quantiles(quantiles)
+    device = str(device)
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for dist in ("torch", "numpy", "vqcore"):
+        versions[dist] = _version(dist)
+    device_name = None
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        versions["torch"] = versions["torch"] or getattr(torch, "__version__", None)
+        versions["cuda"] = getattr(torch.version, "cuda", None)
+        if device.startswith("cuda") and torch.cuda.is_available():
+            try:
+                device_name = torch.cuda.get_device_name(torch.device(device))
+            except (RuntimeError, ValueError, AssertionError) as exc:  # a bad index should not lose the result
+                logger.warning("could not name device %s: %s", device, exc)
+    if versions["vqcore"] is None:
+        try:
+            from .. import __version__ as vq_version
+        except ImportError:
+            vq_version = None
+        versions["vqcore"] = vq_version
+    meta: dict[str, Any] = {
+        "preset": preset,
+        "seeds": [int(s) for s in seeds],
+        "quantiles": [lo, hi],
+        "over": over,
+        "device": device,
+    }
+    if device_name is not None:
+        meta["device_name"] = device_name
+    meta["versions"] = versions
+    meta["date"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    clash = sorted(set(extra) & set(meta))
+    if clash:
+        raise ValueError(f"make_meta: extra keys {clash} would replace the standard ones")
+    meta.update(extra)
+    return meta

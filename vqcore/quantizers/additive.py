@@ -1,0 +1,62 @@
+"""Additive vector quantization: the sum of one codeword from each codebook, found by beam search."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .checks import check_positive_int
+from .base import Quantizer
+from .beam_search import additive_beam_search
+
+
+class AdditiveVQ(Quantizer):
+    """``stages`` full-dimensional codebooks; ``x`` is approximated by the sum of one entry of each.
+
+    Unlike :class:`~vqcore.ResidualVQ`, codebooks may be picked in any order: encoding is a beam
+    search of width ``beam_width`` over partial tuples (see :mod:`vqcore.quantizers.beam_search`).
+
+    Args:
+        dim: vector dimension ``D``.
+        stages: number of codebooks ``M``.
+        bits_per_stage: ``log2`` of each codebook's size ``K``.
+        beam_width: ``B >= 1`` partial tuples kept per vector.
+        ordered_track: also search the codebooks in their fixed order with the same beam and keep,
+            per vector, the better tuple (see :func:`vqcore.quantizers.beam_search.additive_beam_search`).
+            Off by default (the paper's search). Worth turning on for codebooks trained for a
+            fixed order, e.g. warm-started from a :class:`~vqcore.ResidualVQ`: the error is then
+            never worse than a residual quantizer's beam search with the same codebooks, at
+            about 1.5 times the encoding cost for ``M = 4``.
+        estimator: ``"nsvq"`` (default) or ``"ste"``.
+
+    Shapes: ``encode`` ``(..., D) -> (..., M)``; ``decode`` ``(..., M) -> (..., D)``.
+    """
+
+    def __init__(self, dim: int, stages: int, bits_per_stage: int, beam_width: int = 16, *,
+                 ordered_track: bool = False, estimator: str = "nsvq", beta: float = 0.25,
+                 init_std: float = 1.0) -> None:
+        check_positive_int("dim", dim)
+        check_positive_int("stages", stages)
+        check_positive_int("bits_per_stage", bits_per_stage)
+        check_positive_int("beam_width", beam_width)
+        super().__init__(dim, stages, bits_per_stage, dim, estimator=estimator, beta=beta, init_std=init_std)
+        if not isinstance(ordered_track, bool):
+            raise ValueError(f"ordered_track must be True or False, got {ordered_track!r}")
+        self.beam_width = beam_width
+        self.ordered_track = ordered_track
+
+    def config(self) -> dict[str, Any]:
+        return {"dim": self.dim, "stages": self.num_stages, "bits_per_stage": self.bits_per_stage,
+                "beam_width": self.beam_width, "ordered_track": self.ordered_track,
+                "estimator": self.estimator, "beta": self.beta, "init_std": self.init_std}
+
+    def _encode_flat(self, x: torch.Tensor) -> torch.Tensor:
+        return additive_beam_search(x, self._codebooks_as(x.dtype).detach(), self.beam_width,
+                                    ordered=self.ordered_track)
+
+    def _decode_flat(self, codes: torch.Tensor) -> torch.Tensor:
+        return self._decode_sum(codes)
+
+    def init_from_data(self, x: torch.Tensor, generator: torch.Generator | None = None) -> None:
+        """Codebook ``m`` starts from random residuals left by a greedy pass through codebooks ``0..m-1``."""
+        self._init_greedy_residual(x, generator)

@@ -1,0 +1,228 @@
+"""The interface every quantizer shares, and the training bookkeeping they have in common."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import estimators
+from .checks import check_codes, check_vectors
+from .replacement import replace_unused
+from .nearest import nearest
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class QuantizerOutput:
+    """What ``forward`` returns.
+
+    Attributes:
+        output: ``(..., D)`` the estimator's output, to feed the rest of the network.
+        quantized: ``(..., D)`` the hard quantization, differentiable with respect to the codebooks.
+        codes: ``(..., M)`` long, one index per codebook.
+        loss: scalar auxiliary loss (codebook and commitment for STE, commitment for EMA, zero for NSVQ).
+        perplexity: ``(M,)`` codebook usage perplexity in this batch (``K`` when all entries are used evenly).
+        extras: quantizer-specific tensors (SFVQ: ``"fractional_index"``).
+    """
+
+    output: torch.Tensor
+    quantized: torch.Tensor
+    codes: torch.Tensor
+    loss: torch.Tensor
+    perplexity: torch.Tensor
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def perplexity(codes: torch.Tensor, codebook_size: int) -> torch.Tensor:
+    """Usage perplexity ``exp(entropy)`` per stage. codes: ``(N, M)`` -> ``(M,)``."""
+    n, m = codes.shape
+    counts = torch.zeros(m, codebook_size, device=codes.device, dtype=torch.float32)
+    counts.scatter_add_(1, codes.T, torch.ones_like(codes.T, dtype=torch.float32))
+    p = counts / n
+    return torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum(-1))
+
+
+class Quantizer(nn.Module):
+    """Base class: ``M`` codebooks of ``K`` entries of dimension ``d`` in ``self.codebooks`` ``(M, K, d)``.
+
+    Subclasses implement ``_encode_flat`` ``(N, D) -> (N, M)`` and ``_decode_flat`` ``(N, M) -> (N, D)``.
+    """
+
+    #: estimators this quantizer accepts
+    estimators: tuple[str, ...] = ("nsvq", "ste")
+
+    def __init__(self, dim: int, num_stages: int, bits_per_stage: int, sub_dim: int, *,
+                 estimator: str = "nsvq", beta: float = 0.25, ema_decay: float = 0.99,
+                 init_std: float = 1.0) -> None:
+        super().__init__()
+        self.dim = dim
+        self.num_stages = num_stages
+        self.bits_per_stage = bits_per_stage
+        self.codebook_size = 2 ** bits_per_stage
+        self.sub_dim = sub_dim
+        self.estimator = estimators.check_estimator(estimator, self.estimators)
+        self.beta = float(beta)
+        self.ema_decay = float(ema_decay)
+        self.init_std = float(init_std)
+        init = torch.randn(num_stages, self.codebook_size, sub_dim) * init_std
+        self.codebooks = nn.Parameter(init, requires_grad=estimator != "ema")
+        # batches (since the last replacement) in which each entry was chosen at least once
+        self.register_buffer("usage_batches", torch.zeros(num_stages, self.codebook_size), persistent=False)
+        if estimator == "ema":
+            self.register_buffer("ema_cluster_size", torch.zeros(num_stages, self.codebook_size))
+            self.register_buffer("ema_embed_sum", init.clone())
+
+    # -- description ---------------------------------------------------------
+    @property
+    def bits(self) -> int:
+        """Bits per vector: ``M * log2(K)``."""
+        return self.num_stages * self.bits_per_stage
+
+    @property
+    def num_codes(self) -> int:
+        """Valid code values per stage (``K``; SFVQ: the vertices in use)."""
+        return self.codebook_size
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments, enough to rebuild this quantizer (see :func:`vqcore.save`)."""
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+
+    # -- the hard quantizer ----------------------------------------------------
+    def _encode_flat(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _decode_flat(self, codes: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _codebooks_as(self, dtype: torch.dtype) -> torch.Tensor:
+        return self.codebooks if self.codebooks.dtype == dtype else self.codebooks.to(dtype)
+
+    def _decode_sum(self, codes: torch.Tensor) -> torch.Tensor:
+        """Sum of the chosen entry of every codebook: ``(N, M) -> (N, D)`` (RVQ and AVQ)."""
+        stage = torch.arange(self.num_stages, device=codes.device)
+        return self.codebooks[stage, codes].sum(-2)
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes of ``x``: ``(..., D)`` -> ``(..., M)`` long."""
+        flat, lead = check_vectors(x, self.dim)
+        return self._encode_flat(flat).reshape(*lead, self.num_stages)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Reconstruction of codes: ``(..., M)`` -> ``(..., D)``."""
+        flat, lead = check_codes(codes, self.num_stages, self.num_codes)
+        return self._decode_flat(flat.to(self.codebooks.device)).reshape(*lead, self.dim)
+
+    def quantize(self, x: torch.Tensor) -> torch.Tensor:
+        """Hard quantization for inference: ``(..., D)`` -> ``(..., D)``."""
+        flat, lead = check_vectors(x, self.dim)
+        with torch.no_grad():
+            codes = self._encode_flat(flat)
+        return self._decode_flat(codes).to(flat.dtype).reshape(*lead, self.dim)
+
+    # -- training --------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> QuantizerOutput:
+        """Training pass: ``(..., D)`` -> :class:`QuantizerOutput` (output, quantized, codes, loss, perplexity)."""
+        flat, lead = check_vectors(x, self.dim)
+        with torch.no_grad():
+            codes = self._encode_flat(flat.detach())
+        if self.training:
+            self._count_usage(codes)
+            if self.estimator == "ema":
+                self._ema_update(flat.detach(), codes)
+        quantized = self._decode_flat(codes).to(flat.dtype)
+        if self.estimator == "nsvq":
+            output = estimators.nsvq(flat, quantized)
+            loss = flat.new_zeros(())
+        else:
+            output, loss = estimators.straight_through(flat, quantized, self.beta, codebook_loss=self.estimator == "ste")
+        return QuantizerOutput(
+            output=output.reshape(*lead, self.dim),
+            quantized=quantized.reshape(*lead, self.dim),
+            codes=codes.reshape(*lead, self.num_stages),
+            loss=loss,
+            perplexity=perplexity(codes, self.codebook_size),
+        )
+
+    def _count_usage(self, codes: torch.Tensor) -> None:
+        used = torch.zeros_like(self.usage_batches)
+        used.scatter_(1, codes.T, 1.0)
+        self.usage_batches += used
+
+    def _ema_targets(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Per-stage vectors that each stage's chosen entry approximates: ``(M, N, d)``."""
+        raise NotImplementedError(f"{type(self).__name__} has no EMA update")
+
+    @torch.no_grad()
+    def _ema_update(self, x: torch.Tensor, codes: torch.Tensor, eps: float = 1e-5) -> None:
+        targets = self._ema_targets(x, codes).float()  # (M, N, d)
+        onehot = torch.zeros(self.num_stages, codes.shape[0], self.codebook_size, device=x.device)
+        onehot.scatter_(2, codes.T.unsqueeze(-1), 1.0)
+        counts = onehot.sum(1)  # (M, K)
+        sums = onehot.transpose(1, 2) @ targets  # (M, K, d)
+        decay = self.ema_decay
+        self.ema_cluster_size.mul_(decay).add_(counts, alpha=1 - decay)
+        self.ema_embed_sum.mul_(decay).add_(sums, alpha=1 - decay)
+        total = self.ema_cluster_size.sum(-1, keepdim=True)
+        smoothed = (self.ema_cluster_size + eps) / (total + self.codebook_size * eps) * total
+        self.codebooks.data.copy_(self.ema_embed_sum / smoothed.unsqueeze(-1))
+
+    @torch.no_grad()
+    def replace_unused_codebooks(self, num_batches: int, discard_threshold: float = 0.01,
+                                 noise_std: float = 1e-12, generator: torch.Generator | None = None) -> int:
+        """Codebook replacement (the papers' behaviour), per codebook.
+
+        Call every ``num_batches`` training batches. Entries chosen in fewer than
+        ``discard_threshold * num_batches`` of those batches are overwritten by a random used
+        entry of the same codebook plus ``N(0, noise_std^2)`` noise; if none was used, all are
+        perturbed. Counts are then reset. Returns the number of entries replaced.
+        """
+        if num_batches < 1:
+            raise ValueError(f"num_batches must be >= 1, got {num_batches}")
+        replaced = 0
+        for m in range(self.num_stages):
+            replaced += replace_unused(self.codebooks.data[m], self.usage_batches[m], num_batches,
+                                       discard_threshold, noise_std, generator)
+            if self.estimator == "ema":
+                self.ema_embed_sum[m] = self.codebooks.data[m] * self.ema_cluster_size[m].clamp_min(1e-5).unsqueeze(-1)
+        self.usage_batches.zero_()
+        logger.info("%s: replaced %d unused codebook entries", type(self).__name__, replaced)
+        return replaced
+
+    @torch.no_grad()
+    def init_from_data(self, x: torch.Tensor, generator: torch.Generator | None = None) -> None:
+        """Initialise the codebooks from data ``(..., D)`` (random samples of what each stage sees)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def _init_greedy_residual(self, x: torch.Tensor, generator: torch.Generator | None) -> None:
+        """Codebook ``m`` from random residuals left by a greedy pass through codebooks ``0..m-1``."""
+        flat, _ = check_vectors(x, self.dim)
+        residual = flat.clone()
+        for m in range(self.num_stages):
+            pick = torch.randint(residual.shape[0], (self.codebook_size,), generator=generator).to(flat.device)
+            book = residual[pick].clone()
+            self.codebooks.data[m] = book.to(self.codebooks)
+            residual -= book[nearest(residual, book)]
+        if self.estimator == "ema":
+            self.ema_embed_sum.copy_(self.codebooks.data)
+
+    # -- transmission ------------------------------------------------------------
+    def pack(self, codes: torch.Tensor) -> bytes:
+        """Codes ``(N, M)`` -> bytes holding exactly ``bits`` bits per vector (padded to a byte at the end)."""
+        from .packing import pack_codes
+        flat, _ = check_codes(codes, self.num_stages, self.num_codes)
+        return pack_codes(flat, [self.bits_per_stage] * self.num_stages)
+
+    def unpack(self, data: bytes, num_vectors: int) -> torch.Tensor:
+        """Inverse of :meth:`pack`: bytes -> codes ``(num_vectors, M)`` long."""
+        from .packing import unpack_codes
+        return unpack_codes(data, num_vectors, [self.bits_per_stage] * self.num_stages)
+

@@ -1,0 +1,56 @@
+"""Plain vector quantization: one codebook, nearest codeword."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .checks import check_positive_int, check_vectors
+from .base import Quantizer
+from .nearest import nearest
+
+
+class VQ(Quantizer):
+    """A single codebook of ``2 ** bits`` entries; the code of ``x`` is its nearest codeword.
+
+    Args:
+        dim: vector dimension ``D``.
+        bits: bits per vector (codebook size ``2 ** bits``).
+        estimator: ``"nsvq"`` (default), ``"ste"`` or ``"ema"``.
+        beta: commitment weight for ``"ste"``/``"ema"``.
+        ema_decay: decay of the EMA codebook update.
+        init_std: standard deviation of the random initial codebook.
+
+    Shapes: ``encode`` ``(..., D) -> (..., 1)``; ``decode`` ``(..., 1) -> (..., D)``.
+    """
+
+    estimators = ("nsvq", "ste", "ema")
+
+    def __init__(self, dim: int, bits: int, *, estimator: str = "nsvq", beta: float = 0.25,
+                 ema_decay: float = 0.99, init_std: float = 1.0) -> None:
+        check_positive_int("dim", dim)
+        check_positive_int("bits", bits)
+        if bits > 24:
+            raise ValueError(f"bits must be <= 24 for a single codebook (2**bits entries), got {bits}")
+        super().__init__(dim, 1, bits, dim, estimator=estimator, beta=beta, ema_decay=ema_decay, init_std=init_std)
+
+    def config(self) -> dict[str, Any]:
+        return {"dim": self.dim, "bits": self.bits, "estimator": self.estimator, "beta": self.beta,
+                "ema_decay": self.ema_decay, "init_std": self.init_std}
+
+    def _encode_flat(self, x: torch.Tensor) -> torch.Tensor:
+        return nearest(x, self._codebooks_as(x.dtype)[0]).unsqueeze(-1)
+
+    def _decode_flat(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.codebooks[0][codes[:, 0]]
+
+    def _ema_targets(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(0)
+
+    @torch.no_grad()
+    def init_from_data(self, x: torch.Tensor, generator: torch.Generator | None = None) -> None:
+        flat, _ = check_vectors(x, self.dim)
+        pick = torch.randint(flat.shape[0], (self.codebook_size,), generator=generator).to(flat.device)
+        self.codebooks.data[0] = flat[pick].to(self.codebooks)
+        if self.estimator == "ema":
+            self.ema_embed_sum.copy_(self.codebooks.data)
