@@ -2,6 +2,8 @@
 
     python scripts/smoke_fingerprint.py run  --out before.json     # run every figure at the smoke preset
     python scripts/smoke_fingerprint.py compare before.json after.json
+    python scripts/smoke_fingerprint.py run --figures 2a,2b --out part.json   # some figures only
+    python scripts/smoke_fingerprint.py compare before.json part.json --subset
 
 ``run`` executes ``vqcore reproduce --preset smoke`` (all figures, no notebooks) into a fresh
 temporary results folder, one torch thread, and records for every file written there:
@@ -92,7 +94,7 @@ def torch_uint8() -> Any:
     return torch.uint8
 
 
-def run(out: Path) -> int:
+def run(out: Path, figures: str | None = None) -> int:
     import torch
 
     from vqcore.experiments.reproduce import reproduce
@@ -100,7 +102,7 @@ def run(out: Path) -> int:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="vqcore-smoke-") as tmp:
         start = time.perf_counter()
-        reproduce("smoke", None, results_dir=tmp, device="cpu", notebooks=False, progress=False)
+        reproduce("smoke", figures, results_dir=tmp, device="cpu", notebooks=False, progress=False)
         wall = time.perf_counter() - start
         files = fingerprint(Path(tmp))
     out.write_text(json.dumps({"wall_s": round(wall, 1), "files": files}, indent=1, sort_keys=True) + "\n",
@@ -134,9 +136,12 @@ def _rename(obj: Any, renames: list[tuple[str, str]]) -> Any:
     return obj
 
 
-def compare(before: Path, after: Path, json_only: bool, renames: list[tuple[str, str]] = ()) -> int:
+def compare(before: Path, after: Path, json_only: bool, renames: list[tuple[str, str]] = (),
+            subset: bool = False) -> int:
     a = _rename(json.loads(before.read_text(encoding="utf-8"))["files"], list(renames))
     b = json.loads(after.read_text(encoding="utf-8"))["files"]
+    if subset:  # AFTER ran some figures only: compare the files it has
+        a = {k: v for k, v in a.items() if k in b}
     found: list[str] = []
     artefacts: list[str] = []
     for rel in sorted(set(a) | set(b)):
@@ -160,22 +165,24 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run the smoke preset and write its fingerprint")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--figures", default=None, help="comma-separated figures (default: all)")
     p = sub.add_parser("compare", help="compare two fingerprints")
     p.add_argument("before", type=Path)
     p.add_argument("after", type=Path)
     p.add_argument("--json-only", action="store_true", help="ignore differing artefact bytes")
     p.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
                    help="replace OLD by NEW in the strings of BEFORE (a module that moved)")
+    p.add_argument("--subset", action="store_true", help="AFTER ran some figures only: compare those files")
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.out)
+        return run(args.out, args.figures)
     renames = []
     for item in args.rename:
         old, sep, new = item.partition("=")
         if not sep or not old:
             parser.error(f"--rename: expected OLD=NEW, got {item!r}")
         renames.append((old, new))
-    return compare(args.before, args.after, args.json_only, renames)
+    return compare(args.before, args.after, args.json_only, renames, args.subset)
 
 
 if __name__ == "__main__":
