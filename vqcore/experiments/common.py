@@ -68,11 +68,12 @@ def parse_figures(figures: str | Iterable[str] | None, allowed: Sequence[str]) -
     return [f for f in allowed if f in wanted]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Preset:
-    """The settings of one experiment at one scale. Each experiment subclasses it with its own fields;
-    ``name`` is ``smoke``, ``quick`` or ``paper``, ``seeds`` the seeds of its runs, ``notes`` what
-    the scale is for."""
+    """The settings of one experiment at one scale. Each experiment subclasses it (a frozen
+    dataclass) with its own fields; ``name`` is ``smoke``, ``quick`` or ``paper``, ``seeds`` the
+    seeds of its runs, ``notes`` what the scale is for. The fields here are keyword-only, so a
+    subclass may add fields without defaults."""
 
     name: str
     seeds: tuple[int, ...]
