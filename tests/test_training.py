@@ -2,8 +2,10 @@
 import pytest
 import torch
 
+import vqcore
 from vqcore import ResidualVQ
-from vqcore.training import fit_quantizer, growth_schedule
+from vqcore.quantizers.space_filling import decode_curve
+from vqcore.training import fit_quantizer, fit_sfvq, growth_schedule
 
 
 def _data() -> torch.Tensor:
@@ -47,3 +49,32 @@ def test_two_phases_equal_two_single_phase_fits():
 def test_growth_schedule_has_one_phase_per_doubling():
     assert growth_schedule(120, 5) == [30, 60, 90]
     assert growth_schedule(10, 2) == []
+
+
+def test_fit_quantizer_reduces_error_for_every_multicodebook_quantizer():
+    torch.manual_seed(0)
+    data = torch.randn(2000, 8) @ torch.randn(8, 8)
+    for q in (vqcore.ResidualVQ(8, stages=3, bits_per_stage=3),
+              vqcore.AdditiveVQ(8, stages=3, bits_per_stage=3, beam_width=4),
+              vqcore.ProductVQ(8, stages=2, bits_per_stage=3)):
+        q.init_from_data(data, generator=torch.Generator().manual_seed(0))
+        start = q.quantize(data).sub(data).pow(2).mean().item()
+        fit_quantizer(q, data, steps=150, batch_size=128, lr=0.01, replace_every=50, progress=False, init=False)
+        assert q.quantize(data).sub(data).pow(2).mean().item() < start
+
+
+def test_sfvq_projection_never_worse_than_nearest_vertex():
+    torch.manual_seed(0)
+    q = vqcore.SpaceFillingVQ(3, bits=5)
+    data = torch.randn(2000, 3)
+    fit_sfvq(q, data, steps=120, batch_size=128, progress=False)
+    assert q.num_active == 32
+    x = torch.randn(500, 3)
+    proj, index = q.project(x)
+    vertex = q.decode(q.encode(x))
+    err_proj = ((proj - x) ** 2).sum(-1)
+    err_vertex = ((vertex - x) ** 2).sum(-1)
+    assert bool((err_proj <= err_vertex + 1e-6).all())
+    assert bool((index >= 0).all()) and bool((index <= 31).all())
+    # the fractional index decodes back to the projection
+    assert torch.allclose(decode_curve(q.vertices.detach(), index), proj.detach(), atol=1e-5)

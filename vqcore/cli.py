@@ -4,6 +4,10 @@ Subcommands:
 
 - ``complexity``: weighted operations per vector of AVQ / RVQ / PVQ with the papers'
   complexity model (:mod:`vqcore.eval.complexity`).
+- ``reproduce``: re-run the experiments of the chosen figures at a preset, then execute their
+  notebooks (:func:`vqcore.experiments.reproduce.reproduce`).
+- ``figures``: every figure of both papers with its notebook and result files
+  (:mod:`vqcore.experiments.registry`).
 
 Adding a subcommand: write ``_add_<name>_parser(subparsers)`` that creates its parser
 and sets ``func=`` to a ``_run_<name>(args) -> int`` function, then append the adder to
@@ -18,6 +22,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .eval import complexity
+from .experiments import registry
+from .experiments.common import PRESET_NAMES
 
 # -- complexity ------------------------------------------------------------------
 
@@ -88,10 +94,11 @@ def _add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
                     "folder (finished runs are stored, so an interrupted run resumes), then execute the "
                     "figure notebooks with papermill on those results.",
     )
-    p.add_argument("--preset", choices=("smoke", "quick", "paper"), default="quick",
+    p.add_argument("--preset", type=str.lower, choices=PRESET_NAMES, default="quick",
                    help="experiment scale (default: quick)")
     p.add_argument("--figures", default=None,
-                   help="comma-separated figures among 2a,2b,3,4c,6b (default: all)")
+                   help=f"comma-separated figures among {', '.join(registry.figure_ids())} "
+                        "(default: all; `vqcore figures` lists them)")
     p.add_argument("--results-dir", default="Results", help="results folder (default: Results)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     p.add_argument("--notebooks", action=argparse.BooleanOptionalAction, default=True,
@@ -123,12 +130,53 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- figures ---------------------------------------------------------------------
+
+def _add_figures_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "figures",
+        help="list every figure: its paper, notebook and result files",
+        description="Every figure of both papers as the registry (vqcore.experiments.registry) names it: "
+                    "the id that `vqcore reproduce --figures` takes, its paper, what it shows, the notebook "
+                    "under notebooks/ that draws it and its result files under the results folder.",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    p.set_defaults(func=_run_figures)
+
+
+_FIGURE_COLUMNS = ("id", "paper", "title", "notebook", "result files")
+
+
+def _figure_rows() -> list[tuple[str, ...]]:
+    """One row per result file; a figure's id, paper, title and notebook on its first row only."""
+    rows = []
+    for fig in registry.FIGURES:
+        for i, rel in enumerate(fig.files):
+            first = (fig.id, fig.paper, fig.title, f"notebooks/{fig.notebook}.ipynb", rel)
+            rows.append(first if i == 0 else ("", "", "", "", rel))
+    return rows
+
+
+def _run_figures(args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps([{"id": f.id, "paper": f.paper, "title": f.title, "notebook": f.notebook,
+                           "files": list(f.files), "artefacts": list(f.artefacts), "runner": f.runner}
+                          for f in registry.FIGURES], indent=2))
+        return 0
+    rows = [_FIGURE_COLUMNS, *_figure_rows()]
+    widths = [max(len(row[c]) for row in rows) for c in range(len(_FIGURE_COLUMNS) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+    return 0
+
+
 # -- dispatch ---------------------------------------------------------------------
 
 #: One function per subcommand; each adds its parser and sets ``func``.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_complexity_parser,
     _add_reproduce_parser,
+    _add_figures_parser,
 ]
 
 

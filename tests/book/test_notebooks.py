@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from vqcore.experiments import registry
 from vqcore.io import results
-from vqcore.experiments.complexity_figures import complexity_file
 from vqcore.plotting.figures import ordering_by_x
 
 from tests.helpers import execute, has_image, output_text, outputs
@@ -19,24 +19,36 @@ from tests.helpers import execute, has_image, output_text, outputs
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 RESULTS = REPO / "Results"
-FIGURE_NOTEBOOKS = ["fig1_speech", "fig2_toy_mse", "fig3_dimension", "fig4ab_images", "fig4c_6b_complexity",
-                    "fig5_6a_ann", "sfvq_2d", "sfvq_phones"]
+#: every notebook the registry names, once each, in the papers' order
+FIGURE_NOTEBOOKS = list(dict.fromkeys(f.notebook for f in registry.FIGURES))
 PARAMETERS = {"results_dir": "../Results", "reference_dir": None, "preset": "quick", "device": "auto",
               "seed": 0, "run_experiment": False}
-RECORD_FILES = [
-    "icassp2023/Figure 2/correlated_dataset_Fig2-a.json",
-    "icassp2023/Figure 2/uncorrelated_dataset_Fig2-b.json",
-    "icassp2023/Figure 3/Data_Dimension_64.json",
-    "icassp2023/Figure 3/Data_Dimension_128.json",
-    "icassp2023/Figure 3/Data_Dimension_256.json",
-    complexity_file("4c"),
-    complexity_file("6b"),
-]
-#: figures 4a and 4b, checked for validity with the others; their orderings in test_fig4ab_images.py
-IMAGE_RECORD_FILES = [
-    "icassp2023/Figure 4/SSIM_Fig4-a.json",
-    "icassp2023/Figure 4/PeakSNR_Fig4-b.json",
-]
+#: Figures 2a, 2b, 3 (toy), then 4c and 6b (complexity)
+RECORD_FILES = [rel for fid in ("2a", "2b", "3", "4c", "6b") for rel in registry.figure(fid).files]
+#: figures 4a and 4b, checked for validity with the others; their orderings in tests/experiments/test_images.py
+IMAGE_RECORD_FILES = [rel for fid in ("4a", "4b") for rel in registry.figure(fid).files]
+
+
+def test_the_registry_names_the_eight_notebooks():
+    assert FIGURE_NOTEBOOKS == ["fig1_speech", "fig2_toy_mse", "fig3_dimension", "fig4ab_images",
+                                "fig4c_6b_complexity", "fig5_6a_ann", "sfvq_2d", "sfvq_phones"]
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == sorted(FIGURE_NOTEBOOKS)
+    assert RECORD_FILES[:2] == ["icassp2023/Figure 2/correlated_dataset_Fig2-a.json",
+                                "icassp2023/Figure 2/uncorrelated_dataset_Fig2-b.json"]
+    assert len(RECORD_FILES) == 7 and "Complexity" in RECORD_FILES[5] and "Complexity" in RECORD_FILES[6]
+
+
+@pytest.mark.parametrize("name", FIGURE_NOTEBOOKS)
+def test_notebook_writes_no_result_file_name(name):
+    """The notebooks take their result files from the registry, so no name is written twice."""
+    text = (NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8")
+    for fig in registry.FIGURES:
+        for rel in fig.files + fig.artefacts:
+            path = Path(rel)
+            if path.suffix:  # a file; the folders among the artefacts ("audio", "models") are plain words
+                assert path.name not in text, (name, rel)
+            if path.suffix == ".json" and "_" in path.stem:  # "Data_Dimension_64", not "PESQ" or "Recall"
+                assert path.stem not in text, (name, rel)
 
 
 # -- the committed notebooks -------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Image compression with a small VQ-VAE (ICASSP 2023 Figures 4a, 4b) at the ``smoke`` preset."""
+"""Image compression with a small VQ-VAE (ICASSP 2023 Figures 4a, 4b) at the ``smoke`` preset: the model,
+the runner (vqcore.experiments.images) and its result files (vqcore.experiments.image_results)."""
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ import torch
 
 from vqcore import ResidualVQ
 from vqcore.io import results
-from vqcore.data.images import image_tiles, load_image, random_patches, split_images
-from vqcore.experiments import images
+from vqcore.data.images import split_images
+from vqcore.experiments import image_results, image_training, images, registry
 from vqcore.models.image_vqvae import ImageVQVAE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,45 +31,6 @@ def smoke_run(tmp_path_factory):
         torch.set_num_threads(1)
         written = images.run_images(images.FIGURES, "smoke", results_dir=root, device="cpu", progress=False)
     return root, written
-
-
-# -- data ----------------------------------------------------------------------------------------
-
-def test_patches_and_tiles_are_deterministic_crops_of_the_images():
-    train, _ = split_images(seed=0)
-    a = random_patches(train, 16, 40, seed=5)
-    b = random_patches(train, 16, 40, seed=5)
-    c = random_patches(train, 16, 40, seed=6)
-    assert a.shape == (40, 16, 16) and a.dtype == np.float32
-    assert np.array_equal(a, b) and not np.array_equal(a, c)
-    assert 0.0 <= a.min() and a.max() <= 1.0
-    tiles = image_tiles("camera", 64)  # 512 x 512
-    assert tiles.shape == (64, 64, 64)
-    img = load_image("camera")
-    assert np.allclose(tiles[1], img[:64, 64:128]) and np.allclose(tiles[8], img[64:128, :64])
-    with pytest.raises(ValueError, match="size"):
-        random_patches(train, 0, 4)
-    with pytest.raises(ValueError, match="count"):
-        random_patches(train, 8, 0)
-    with pytest.raises(ValueError, match="size"):
-        image_tiles("camera", -1)
-
-
-def test_image_data_is_deterministic_per_seed_and_split_by_image():
-    a = images.image_data(SMOKE, 0)
-    b = images.image_data(SMOKE, 0)
-    c = images.image_data(SMOKE, 1)
-    assert torch.equal(a.patches, b.patches) and torch.equal(a.tiles, b.tiles)
-    assert a.train_names == b.train_names and a.test_names == b.test_names
-    assert not torch.equal(a.patches, c.patches)
-    assert set(a.train_names).isdisjoint(a.test_names)
-    assert a.patches.shape == (SMOKE.num_patches, 1, SMOKE.patch_size, SMOKE.patch_size)
-    assert a.tiles.shape[1:] == (1, SMOKE.tile_size, SMOKE.tile_size)
-    assert set(a.tile_images) == set(a.test_names)
-    info = a.describe()
-    assert set(info["test_images"]) == set(a.test_names)
-    assert info["test_pixels"] == sum(load_image(n).size for n in a.test_names)
-    assert info["train_pixels"] == sum(load_image(n).size for n in a.train_names)
 
 
 # -- the model -----------------------------------------------------------------------------------
@@ -95,22 +57,6 @@ def test_model_shapes_bits_per_pixel_and_bad_input():
         ImageVQVAE(8, 8, 2).bits_per_pixel()
 
 
-def test_tile_metrics_match_their_definitions():
-    rng = np.random.default_rng(0)
-    ref = rng.random((3, 32, 32))
-    noisy = np.clip(ref + 0.05 * rng.standard_normal(ref.shape), 0, 1)
-    ssim, psnr = images.tile_metrics(ref, noisy)
-    assert len(ssim) == len(psnr) == 3
-    mse = ((ref - noisy) ** 2).mean(axis=(1, 2))
-    assert np.allclose(psnr, 10 * np.log10(1.0 / mse))
-    near = np.clip(ref + 0.01 * rng.standard_normal(ref.shape), 0, 1)
-    near_ssim, near_psnr = images.tile_metrics(ref, near)
-    assert all(a > b for a, b in zip(near_ssim, ssim)) and all(a > b for a, b in zip(near_psnr, psnr))
-    assert all(0.0 < s < 1.0 for s in ssim + near_ssim)
-    with pytest.raises(ValueError, match="reference"):
-        images.tile_metrics(ref, ref[:2])
-
-
 # -- the experiment ------------------------------------------------------------------------------
 
 def test_bad_arguments_raise_value_errors(tmp_path):
@@ -120,6 +66,19 @@ def test_bad_arguments_raise_value_errors(tmp_path):
         images.run_images(images.FIGURES, "huge", results_dir=tmp_path)
     with pytest.raises(ValueError, match="seeds"):
         images.run_images(images.FIGURES, "smoke", results_dir=tmp_path, seeds=[])
+    with pytest.raises(ValueError, match="figures"):
+        images.run_images([], "smoke", results_dir=tmp_path)
+    with pytest.raises(ValueError, match="figures"):
+        images.figure_file("4c")
+
+
+def test_figures_and_files_come_from_the_registry():
+    assert images.FIGURES == ("4a", "4b") == tuple(image_results.METRICS)
+    for fig in images.FIGURES:
+        entry = registry.figure(fig)
+        assert entry.runner == "vqcore.experiments.images:run_images"
+        assert images.figure_file(fig) == entry.files[0] and images.figure_file(f"Figure {fig}") == entry.files[0]
+        assert images.example_file() in entry.artefacts
 
 
 def test_smoke_run_writes_the_authors_layout(smoke_run):
@@ -170,11 +129,22 @@ def test_a_finished_run_is_reused_not_recomputed(smoke_run, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("a stored run was trained again")
 
-    monkeypatch.setattr(images, "_train_run", fail)
-    monkeypatch.setattr(images, "_train", fail)
+    monkeypatch.setattr(image_training, "train_run", fail)
+    monkeypatch.setattr(image_training, "train_model", fail)  # the pretrained autoencoder is stored too
     images.run_images(["4a"], "smoke", results_dir=root, device="cpu", progress=False)
     after = results.load(root / images.figure_file("4a"))
     assert after.series["AVQ"].mean == before.series["AVQ"].mean
+    assert after.meta["autoencoder_without_quantizer"] == before.meta["autoencoder_without_quantizer"]
+
+
+def test_the_run_cache_holds_records_and_safetensors_only(smoke_run):
+    root, _ = smoke_run
+    cache = root / ".runs" / "images" / "smoke"
+    names = {p.name for p in cache.iterdir()}
+    runs = ["autoencoder-s0"] + [k.name for k in images.planned_runs("smoke")]
+    assert names == {f"{n}{suffix}" for n in runs for suffix in (".json", ".safetensors")}
+    stored = json.loads((cache / "RVQ-12b-s0.json").read_text())
+    assert stored["format"] == image_training.RUN_FORMAT and stored["key"] == {"method": "RVQ", "bits": 12, "seed": 0}
 
 
 # -- the results of record -----------------------------------------------------------------------

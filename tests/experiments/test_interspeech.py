@@ -138,13 +138,15 @@ def test_voice_conversion_model_shapes_gradients_and_conversion(quantizer):
 
 def test_smoke_experiment_writes_valid_files_and_resumes(tmp_path, monkeypatch):
     pytest.importorskip("espeakng_loader")
-    from vqcore.experiments import interspeech
+    from vqcore.experiments import interspeech, interspeech_runs
 
     with pytest.raises(ValueError, match="figure"):
         interspeech.run_interspeech(["nope"], "smoke", tmp_path, "cpu")
     written = interspeech.run_interspeech(interspeech.FIGURES, "smoke", tmp_path, "cpu", progress=False)
     names = {p.name for p in written}
     assert names == set(interspeech.FILES.values())
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == sorted(
+        f for fig in interspeech.FIGURES for f in interspeech.figure_files(fig))
     loaded = results.load_dir(tmp_path)
     assert len(loaded) == len(interspeech.FILES)
     for rel, r in loaded.items():
@@ -168,9 +170,15 @@ def test_smoke_experiment_writes_valid_files_and_resumes(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a stored model was trained again")
 
-    monkeypatch.setattr(interspeech, "train_voice_conversion", no_training)
+    monkeypatch.setattr(interspeech_runs, "train_voice_conversion", no_training)
     again = interspeech.run_interspeech(["sfvqdivergence"], "smoke", tmp_path, "cpu", progress=False)
     assert json.loads(again[0].read_text())["Per seed"] == per_seed
+    # every stored model is safetensors, one per method and seed, beside its record
+    runs = tmp_path / ".runs" / "interspeech" / "smoke"
+    seeds = interspeech.PRESETS["smoke"].seeds
+    assert sorted(p.name for p in runs.glob("*.safetensors")) == sorted(
+        f"{m}-s{s}.safetensors" for m in interspeech.METHODS for s in seeds)
+    assert not list(tmp_path.rglob("*.pt"))
 
 
 # -- the results of record -------------------------------------------------------------------------------
@@ -189,3 +197,16 @@ def test_results_of_record_show_the_papers_claims():
     consonants = [centre[g] for g in ("silence", "plosives", "fricatives", "nasals")]
     vowels = [centre[g] for g in ("vowels", "diphthongs", "semivowels")]
     assert max(consonants) < min(vowels) or max(vowels) < min(consonants)
+
+
+def test_figures_and_files_come_from_the_registry():
+    from vqcore.experiments import interspeech, registry
+
+    assert interspeech.FIGURES == ("sfvq2d", "sfvqtime", "sfvqgroups", "sfvqfricatives", "sfvqcontrol",
+                                   "sfvqdivergence")
+    assert all(registry.figure(f).runner == "vqcore.experiments.interspeech:run_interspeech"
+               for f in interspeech.FIGURES)
+    assert interspeech.FILES["sfvqgroups"] == "phone_group_histograms.json"
+    assert interspeech.figure_files("sfvqdivergence") == ["interspeech2023/adjacent_index_divergence.json"]
+    with pytest.raises(ValueError, match="figure"):
+        interspeech.figure_files("2a")

@@ -14,16 +14,13 @@ import numpy as np
 import pytest
 
 from vqcore.io import results
+from vqcore.experiments import registry
 from vqcore.experiments import speech_coding as sc
-from vqcore.quantizers.serialization import save as save_quantizer
-from vqcore.speech.codec import (
-    FRAMES_PER_SECOND,
-    SpeechCodec,
-    bit_allocation,
-    load_codec,
-    save_codec,
-)
-from vqcore.speech.corpus import read_wav
+from vqcore.experiments.common import RunCache
+from vqcore.experiments.speech_runs import RUN_FORMAT
+from vqcore.speech.allocation import FRAMES_PER_SECOND, bit_allocation
+from vqcore.speech.codec_io import CODEC_FORMAT, load_codec
+from vqcore.speech.wav import read_wav
 
 from tests.helpers import need
 
@@ -74,12 +71,37 @@ def test_runs_are_resumed_not_recomputed(smoke_run, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("a stored run was trained again")
 
-    monkeypatch.setattr(sc, "_run_one", boom)
+    monkeypatch.setattr(sc, "run_one", boom)
     written = sc.run_speech_coding(["1"], "smoke", results_dir=root / "Results", device="cpu", progress=False,
                                    corpus_cache_dir=root / "corpus", audio=False)
     assert [p.name for p in written] == ["PESQ.json", "pSNR.json"]
     records = sorted((root / "Results" / ".runs" / "speech" / "smoke").glob("*.json"))
     assert len(records) == 18
+
+
+def test_the_run_cache_holds_a_record_and_a_codec_per_run(smoke_run, monkeypatch):
+    root, _ = smoke_run
+    cache = RunCache(root / "Results" / ".runs" / "speech" / "smoke", RUN_FORMAT)
+    key = sc.SpeechRunKey("PVQ", 8.0, 0)
+    settings = sc.PRESETS["smoke"].training_settings("PVQ")
+    record = cache.get(key, settings, companions=(cache.SUFFIX,))
+    assert record is not None and record["key"] == {"method": "PVQ", "bitrate": 8.0, "seed": 0}
+    codec = load_codec(cache.tensors_path(key))  # save_codec's format at the cache's companion path
+    assert codec.method == "pvq" and codec.bitrate == 8.0
+    from safetensors import safe_open
+    with safe_open(str(cache.tensors_path(key)), framework="pt") as f:
+        assert f.metadata()["format"] == CODEC_FORMAT
+    # a run whose codec is missing is computed again, and only that run
+    before = results.load(root / "Results" / "icassp2023" / "Figure 1" / "PESQ.json").series["PVQ"].mean
+    cache.tensors_path(key).unlink()
+    done = []
+    real = sc.run_one
+    monkeypatch.setattr(sc, "run_one", lambda k, *args: done.append(k) or real(k, *args))
+    sc.run_speech_coding(["1"], "smoke", root / "Results", "cpu", progress=False, corpus_cache_dir=root / "corpus",
+                         audio=False)
+    assert done == [key] and cache.tensors_path(key).is_file()
+    after = results.load(root / "Results" / "icassp2023" / "Figure 1" / "PESQ.json").series["PVQ"].mean
+    assert after == before  # the same seed trains the same codec
 
 
 def test_bits_per_frame_times_frames_per_second_is_the_label():
@@ -119,35 +141,40 @@ def test_stored_bitstreams_decode_and_reencode_exactly(smoke_run):
         assert codec.encode(original) == payload
 
 
-def test_packed_bytes_round_trip_and_codec_file(tmp_path):
-    rng = np.random.default_rng(0)
-    audio = (0.05 * rng.standard_normal(16000 // 2)).astype(np.float32)
-    codec = SpeechCodec(13.2, "pvq").eval()
-    payload = codec.encode(audio)
-    frames = codec.num_frames(len(audio))
-    assert len(payload) == -(-frames * codec.bits_per_frame // 8)
-    decoded = codec.decode(payload, length=len(audio))
-    direct = codec.decode_fields(codec.encode_fields(audio), length=len(audio))
-    np.testing.assert_array_equal(decoded, direct)  # the bytes carry everything the decoder uses
-    path = save_codec(codec, tmp_path / "c.safetensors")
-    again = load_codec(path)
-    assert again.encode(audio) == payload
-    np.testing.assert_array_equal(again.decode(payload, length=len(audio)), decoded)
-    save_quantizer(codec.quantizers["b3"], tmp_path / "quantizer.safetensors")  # a quantizer, not a codec
-    with pytest.raises(ValueError, match="format"):
-        load_codec(tmp_path / "quantizer.safetensors")
-    (tmp_path / "junk.safetensors").write_bytes(b"not safetensors")
-    with pytest.raises(ValueError, match="not a safetensors file"):
-        load_codec(tmp_path / "junk.safetensors")
-
-
 def test_bad_arguments_are_rejected(tmp_path):
     with pytest.raises(ValueError, match="preset"):
-        sc.run_speech_coding(["1"], "nope", results_dir=tmp_path)
+        sc.run_speech_coding(["1"], "nope", tmp_path, "cpu")
     with pytest.raises(ValueError, match="figures"):
-        sc.run_speech_coding(["2"], "smoke", results_dir=tmp_path)
+        sc.run_speech_coding(["2"], "smoke", tmp_path, "cpu")
     with pytest.raises(ValueError, match="avq_init"):
         sc.SpeechPreset(**{**sc.PRESETS["smoke"].__dict__, "avq_init": "nope"})
+    with pytest.raises(ValueError, match="seeds"):
+        sc.run_speech_coding(["1"], "smoke", tmp_path, "cpu", seeds=[])
+    with pytest.raises(ValueError, match="overrides"):
+        sc.get_preset("smoke", {"no_such_setting": 1})
+    assert not any(tmp_path.iterdir())  # nothing was written
+
+
+def test_presets_are_common_presets_and_take_overrides():
+    from vqcore.experiments.common import Preset
+
+    smoke = sc.get_preset(" Smoke ")
+    assert isinstance(smoke, Preset) and smoke is sc.PRESETS["smoke"]
+    assert sc.get_preset(smoke) is smoke
+    faster = sc.get_preset("quick", {"steps": 3})
+    assert faster.steps == 3 and faster.name == "quick" and sc.PRESETS["quick"].steps == 1000
+    settings = sc.PRESETS["paper"].as_dict()
+    assert settings["seeds"] == [0, 1, 2] and settings["bitrates"][0] == 8.0 and settings["quantiles"] == [0.05, 0.95]
+    assert sc.PRESETS["smoke"].budget("AVQ") == (2, 64, 3e-3) and sc.PRESETS["smoke"].budget("RVQ") == (6, 64, 1e-2)
+    assert sc.PRESETS["smoke"].training_settings("AVQ")["warm_start"] == sc.PRESETS["smoke"].training_settings("RVQ")
+
+
+def test_figures_and_files_come_from_the_registry():
+    assert sc.FIGURES == registry.figure_ids("vqcore.experiments.speech_coding:run_speech_coding") == ("1",)
+    fig = registry.figure("1")
+    assert [Path(f).stem for f in fig.files] == ["PESQ", "pSNR"]
+    assert sc.AUDIO_DIR == fig.artefacts[0]
+    assert [k.name for k in sc.planned_runs("smoke")[:3]] == ["RVQ-8kbps-s0", "PVQ-8kbps-s0", "AVQ-8kbps-s0"]
 
 
 # -- the results of record -------------------------------------------------------------------------

@@ -1,6 +1,5 @@
-"""The Gaussian toy experiment (Figures 2a, 2b, 3), the complexity figures (4c, 6b) and `vqcore reproduce`.
-
-Everything here runs at the ``smoke`` preset: seconds in all.
+"""The Gaussian toy experiment (Figures 2a, 2b, 3): its presets, its plan of runs, its runner and
+its run cache. Everything here runs at the ``smoke`` preset: seconds in all.
 """
 from __future__ import annotations
 
@@ -12,18 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from vqcore.io import results
-from vqcore.cli import main as cli_main
-from vqcore.data import gaussian
-from vqcore.data.gaussian import correlated_covariance, gaussian_dataset
 import vqcore.quantizers
-from vqcore.experiments import toy
-from vqcore.experiments.common import resolve_device
-from vqcore.experiments.complexity_figures import complexity_file, run_complexity
-from vqcore.experiments.presets import PRESETS, get_preset
-from vqcore.experiments.reproduce import ALL_FIGURES, parse_figures
+from vqcore.experiments import registry, toy
+from vqcore.experiments.common import RunCache, get_preset
+from vqcore.experiments.toy_presets import TOY_PRESETS
+from vqcore.io import results
 
-SMOKE = get_preset("smoke")
+SMOKE = get_preset(TOY_PRESETS, "smoke")
 TOY_FILES = [
     "icassp2023/Figure 2/correlated_dataset_Fig2-a.json",
     "icassp2023/Figure 2/uncorrelated_dataset_Fig2-b.json",
@@ -41,61 +35,28 @@ def leftovers(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.name.endswith(".tmp")]
 
 
-# -- data -------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("kind", ["correlated", "uncorrelated"])
-def test_data_is_deterministic_per_seed(kind):
-    a = gaussian_dataset(kind, 32, 500, 200, seed=3)
-    b = gaussian_dataset(kind, 32, 500, 200, seed=3)
-    c = gaussian_dataset(kind, 32, 500, 200, seed=4)
-    assert a.train.shape == (500, 32) and a.test.shape == (200, 32)
-    assert a.train.dtype == torch.float32
-    assert torch.equal(a.train, b.train) and torch.equal(a.test, b.test)
-    assert not torch.equal(a.train, c.train) and not torch.equal(a.test, c.test)
-    assert not torch.equal(a.train[:200], a.test)  # separate streams for training and test
-    # the test set does not depend on the size of the training set
-    assert torch.equal(gaussian_dataset(kind, 32, 50, 200, seed=3).test, a.test)
-
-
-def test_correlated_source_has_the_documented_covariance():
-    dim = 16
-    x = gaussian.correlated_gaussian(40000, dim, seed=0).double()
-    cov = x.T @ x / x.shape[0]
-    expected = correlated_covariance(dim)
-    assert (cov - expected).abs().max() < 0.05
-    assert math.isclose(float(torch.trace(expected)), dim // 4 + dim * gaussian.DEFAULT_NOISE_VAR)
-    q = gaussian.factor_loadings(dim, 4)
-    assert torch.allclose(q.T @ q, torch.eye(4, dtype=torch.float64), atol=1e-12)
-    assert torch.equal(q, gaussian.factor_loadings(dim, 4))  # fixed per (dim, rank)
-
-
-def test_uncorrelated_source_is_standard_normal():
-    x = gaussian.uncorrelated_gaussian(40000, 8, seed=1).double()
-    assert (x.mean(0)).abs().max() < 0.03
-    assert (x.T @ x / x.shape[0] - torch.eye(8, dtype=torch.float64)).abs().max() < 0.05
-
-
-def test_data_arguments_are_checked():
-    with pytest.raises(ValueError, match="kind"):
-        gaussian_dataset("pink", 8, 10, 10)
-    with pytest.raises(ValueError):
-        gaussian_dataset("correlated", 8, 0, 10)
-    with pytest.raises(ValueError, match="rho"):
-        gaussian.ar1_gaussian(10, 8, rho=1.0)
-
-
 # -- presets and the plan ----------------------------------------------------------------------
 
 def test_presets():
-    assert set(PRESETS) == {"smoke", "quick", "paper"}
-    assert get_preset("QUICK") is PRESETS["quick"]
+    assert set(TOY_PRESETS) == {"smoke", "quick", "paper"}
+    assert get_preset(TOY_PRESETS, "QUICK") is TOY_PRESETS["quick"]
     with pytest.raises(ValueError, match="preset"):
-        get_preset("huge")
-    quick, paper = PRESETS["quick"], PRESETS["paper"]
+        get_preset(TOY_PRESETS, "huge")
+    quick, paper = TOY_PRESETS["quick"], TOY_PRESETS["paper"]
     assert quick.bitrates == paper.bitrates == (12, 16, 20, 24, 28, 32, 36, 40)
     assert quick.stages == 4 and quick.beam_width == 16 and len(quick.seeds) == 3
     assert paper.steps > quick.steps and paper.num_train > quick.num_train
     json.dumps(quick.as_dict())  # recordable in meta
+    assert quick.as_dict()["seeds"] == [0, 1, 2] and "extra" not in quick.as_dict()
+    assert get_preset(TOY_PRESETS, "smoke", {"steps": 3}).steps == 3
+
+
+def test_the_files_are_the_registrys():
+    assert toy.FIGURES == ("2a", "2b", "3")
+    assert [f for fig in toy.FIGURES for f in toy.figure_files(fig, SMOKE)] == TOY_FILES
+    assert [f for fig in toy.FIGURES for f in registry.figure(fig).files] == TOY_FILES
+    with pytest.raises(ValueError, match="dimension 32"):
+        toy.figure_files("3", dataclasses.replace(SMOKE, fig3_dims=(64, 32)))
 
 
 def test_planned_runs_share_the_figure_2b_runs_with_figure_3():
@@ -113,7 +74,7 @@ def test_planned_runs_share_the_figure_2b_runs_with_figure_3():
 # -- the experiment ----------------------------------------------------------------------------
 
 def test_smoke_run_writes_valid_result_files(tmp_path):
-    written = toy.run_toy(toy.FIGURES, "smoke", results_dir=tmp_path, device="cpu", progress=False)
+    written = toy.run_toy(toy.FIGURES, "smoke", tmp_path, "cpu", progress=False)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == sorted(TOY_FILES)
     for rel in TOY_FILES:
         raw = json.loads((tmp_path / rel).read_text(encoding="utf-8"))
@@ -189,9 +150,9 @@ def test_an_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
 def test_avq_starts_from_the_stored_rvq(tmp_path):
     keys = toy.planned_runs(["2a"], SMOKE)
     toy.run_toy(["2a"], SMOKE, results_dir=tmp_path, device="cpu", progress=False)
-    cache = toy.RunCache(tmp_path / ".runs" / "toy" / "smoke")
+    cache = RunCache(tmp_path / ".runs" / "toy" / "smoke", toy.RUN_FORMAT)
     rvq = next(k for k in keys if k.method == "RVQ")
-    model = cache.get_model(rvq, toy.run_settings(rvq, SMOKE), torch.device("cpu"))
+    model = cache.get_quantizer(rvq, toy.run_settings(rvq, SMOKE), torch.device("cpu"))
     assert model is not None and model.codebooks.shape == (4, 2 ** (rvq.bits // 4), 64)
     avq = dataclasses.replace(rvq, method="AVQ")
     assert cache.get(avq, toy.run_settings(avq, SMOKE))["warm_start"] == "ResidualVQ"
@@ -212,38 +173,3 @@ def test_uniform_codebooks_follow_the_authors_range():
     k = q.codebook_size
     assert books.shape == q.codebooks.shape and books.abs().max() <= 1 / k
     assert torch.equal(books, toy.uniform_codebooks(q, seed=5))
-
-
-def test_resolve_device():
-    assert resolve_device("cpu") == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert resolve_device("auto").type == expected
-
-
-# -- complexity figures and the command line ---------------------------------------------------
-
-def test_complexity_files_match_the_published_values(tmp_path, reference_dir):
-    for path in run_complexity(results_dir=tmp_path):
-        ours = results.load(path)
-        rel = path.relative_to(tmp_path)
-        published = results.load(reference_dir / rel)
-        assert ours.x == published.x and ours.metric == published.metric
-        assert set(ours.series) == set(published.series) == {"AVQ", "RVQ", "PVQ"}
-        for method, s in ours.series.items():
-            assert not s.is_band
-            for a, b in zip(s.values, published.series[method].values):
-                assert abs(a - b) <= 1e-9, (rel, method)
-        assert ours.meta["figure"] in ("4c", "6b")
-    assert complexity_file("4c") == "icassp2023/Figure 4/Complexity_Fig4-c.json"
-
-
-def test_cli_reproduce(tmp_path, capsys):
-    out = tmp_path / "Results"
-    assert cli_main(["reproduce", "--preset", "smoke", "--figures", "4c,6b", "--results-dir", str(out),
-                     "--no-notebooks", "--no-progress"]) == 0
-    assert (out / complexity_file("4c")).is_file() and (out / complexity_file("6b")).is_file()
-    assert "Complexity_Fig4-c.json" in capsys.readouterr().out
-    assert cli_main(["reproduce", "--preset", "smoke", "--figures", "9z", "--no-notebooks"]) == 2
-    assert parse_figures("Fig2a, 3,fig-4c") == ["2a", "3", "4c"]
-    assert parse_figures(None)[:11] == ["1", "2a", "2b", "3", "4a", "4b", "4c", "5", "6a", "6b", "sfvq2d"]
-    assert parse_figures(None) == list(ALL_FIGURES) and len(ALL_FIGURES) == 16

@@ -25,8 +25,6 @@ and seed always give the same arrays.
 """
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import logging
 import os
@@ -37,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from ..io.atomic import atomic_write_bytes
 from ..eval.ann import exact_nearest
+from ..io.arrays import load_npz, save_npz, settings_key
 from .images import list_images, load_image, split_images
 
 logger = logging.getLogger(__name__)
@@ -56,16 +54,6 @@ def default_cache_dir() -> Path:
     """``$VQCORE_CACHE/sift`` if ``VQCORE_CACHE`` is set, else ``~/.cache/vqcore/sift``."""
     root = os.environ.get("VQCORE_CACHE")
     return (Path(root) if root else Path.home() / ".cache" / "vqcore") / "sift"
-
-
-def _key(obj: Any) -> str:
-    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _save_npz(path: Path, **arrays: Any) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def extract_descriptors(image: np.ndarray, scales: Sequence[float] = (1.0,), c_dog: float = DEFAULT_C_DOG,
@@ -103,17 +91,13 @@ def image_descriptors(name: str, scales: Sequence[float] = (1.0,), c_dog: float 
     out = []
     for s in scales:
         params = {"format": _FORMAT, "name": name, "scale": float(s), "c_dog": float(c_dog)}
-        path = cache / "images" / f"{name}-{_key(params)}.npz"
-        desc = None
-        if path.exists():
-            try:
-                with np.load(path) as f:
-                    desc = f["descriptors"]
-            except (OSError, ValueError, KeyError) as exc:  # a damaged cache is rebuilt
-                logger.warning("ignoring unreadable cache %s: %s", path, exc)
-        if desc is None:
+        path = cache / "images" / f"{name}-{settings_key(params)}.npz"
+        stored = load_npz(path, ("descriptors",))  # a damaged cache is rebuilt
+        if stored is not None:
+            desc = stored["descriptors"]
+        else:
             desc = extract_descriptors(load_image(name), (float(s),), c_dog)
-            _save_npz(path, descriptors=desc)
+            save_npz(path, descriptors=desc)
             logger.info("SIFT %s at scale %s: %d descriptors", name, s, len(desc))
         out.append(desc)
     return np.concatenate(out) if out else np.zeros((0, 128), np.uint8)
@@ -149,6 +133,29 @@ def _unique_rows(x: np.ndarray) -> np.ndarray:
     return x[np.sort(first)]
 
 
+def _pool(names: Sequence[str], scales: Sequence[float], c_dog: float, cache: Path) -> np.ndarray:
+    """The descriptors of the photographs ``names``, exact duplicates removed: ``(n, 128)`` ``uint8``."""
+    parts = [image_descriptors(n, scales, c_dog, cache) for n in names]
+    return _unique_rows(np.concatenate(parts) if parts else np.zeros((0, 128), np.uint8))
+
+
+_SET_ARRAYS = ("base", "query", "learn", "ground_truth", "gt_distance")
+
+
+def _load_sets(path: Path) -> SiftSets | None:
+    """The sets cached at ``path``, or None when there are none or the file is damaged."""
+    arrays = load_npz(path, _SET_ARRAYS + ("info",))
+    if arrays is None:
+        return None
+    try:
+        info = json.loads(str(arrays["info"]))
+        return SiftSets(**{k: arrays[k] for k in _SET_ARRAYS}, base_images=info["base_images"],
+                        query_images=info["query_images"], info=info)
+    except (ValueError, KeyError, TypeError) as exc:
+        logger.warning("ignoring unreadable cache %s: %s", path, exc)
+        return None
+
+
 def build_sift_sets(n_base: int | None, n_query: int, n_learn: int, seed: int = 0, *,
                     scales: Sequence[float] = (1.0,), c_dog: float = DEFAULT_C_DOG, query_fraction: float = 0.2,
                     images: Sequence[str] | None = None, cache_dir: str | os.PathLike | None = None,
@@ -173,26 +180,15 @@ def build_sift_sets(n_base: int | None, n_query: int, n_learn: int, seed: int = 
     params = {"format": _FORMAT, "n_base": n_base, "n_query": int(n_query), "n_learn": int(n_learn),
               "seed": int(seed), "scales": [float(s) for s in scales], "c_dog": float(c_dog),
               "query_fraction": float(query_fraction), "images": names}
-    path = cache / f"sets-{_key(params)}.npz"
-    if path.exists():
-        try:
-            with np.load(path) as f:
-                arrays = {k: f[k] for k in f.files}
-            info = json.loads(str(arrays.pop("info")))
-            return SiftSets(base=arrays["base"], query=arrays["query"], learn=arrays["learn"],
-                            ground_truth=arrays["ground_truth"], gt_distance=arrays["gt_distance"],
-                            base_images=info["base_images"], query_images=info["query_images"], info=info)
-        except (OSError, ValueError, KeyError) as exc:
-            logger.warning("ignoring unreadable cache %s: %s", path, exc)
+    path = cache / f"sets-{settings_key(params)}.npz"
+    stored = _load_sets(path)
+    if stored is not None:
+        return stored
 
     base_names, query_names = split_images(names, query_fraction, seed)
     rng = np.random.default_rng(seed)
 
-    def pool(which: list[str]) -> np.ndarray:
-        parts = [image_descriptors(n, scales, c_dog, cache) for n in which]
-        return _unique_rows(np.concatenate(parts) if parts else np.zeros((0, 128), np.uint8))
-
-    train_pool = pool(base_names)
+    train_pool = _pool(base_names, scales, c_dog, cache)
     train_pool = train_pool[rng.permutation(len(train_pool))]
     if n_learn >= len(train_pool):
         raise ValueError(f"the base images give {len(train_pool)} descriptors, not more than n_learn={n_learn}")
@@ -203,7 +199,7 @@ def build_sift_sets(n_base: int | None, n_query: int, n_learn: int, seed: int = 
         logger.warning("SIFT: the images give only %d base vectors (asked for %d)", len(base), n_base)
     if len(base) < min_base:
         raise ValueError(f"only {len(base)} base vectors, fewer than min_base={min_base}")
-    query_pool = pool(query_names)
+    query_pool = _pool(query_names, scales, c_dog, cache)
     query = query_pool[rng.permutation(len(query_pool))[:n_query]]
     if len(query) < n_query:
         logger.warning("SIFT: the query images give only %d queries (asked for %d)", len(query), n_query)
@@ -217,7 +213,7 @@ def build_sift_sets(n_base: int | None, n_query: int, n_learn: int, seed: int = 
     info = dict(params, n_base=len(base), n_query=len(query), n_learn=len(learn),
                 n_base_pool=len(rest), n_query_pool=len(query_pool),
                 base_images=base_names, query_images=query_names, cache=str(path))
-    _save_npz(path, base=base, query=query, learn=learn, ground_truth=gt, gt_distance=gt_dist,
-              info=np.array(json.dumps(info)))
+    save_npz(path, base=base, query=query, learn=learn, ground_truth=gt, gt_distance=gt_dist,
+             info=np.array(json.dumps(info)))
     return SiftSets(base=base, query=query, learn=learn, ground_truth=gt, gt_distance=gt_dist,
                     base_images=base_names, query_images=query_names, info=info)

@@ -1,10 +1,11 @@
 """The papers' computational-complexity model: weighted operations per encoded vector.
 
 This is the model behind the complexity plots of Vali & Bäckström (ICASSP 2023),
-Fig. 4c and Fig. 6b, reproduced exactly (see ``shared/design/algorithms.md``,
-section "Complexity model"). For one input vector it counts additions ``A``,
-multiplications ``P``, moves ``V`` and branches ``R`` and weighs them with the
-ITU-T STL 2009 basic-operator weights:
+Fig. 4c and Fig. 6b, reproduced exactly (the tests compare :func:`complexity_table`
+with the authors' published result files; the book's page "Computational complexity:
+the WMOPS model", ``book/methods/complexity.md``, explains the building blocks). For
+one input vector it counts additions ``A``, multiplications ``P``, moves ``V`` and
+branches ``R`` and weighs them with the ITU-T STL 2009 basic-operator weights:
 
 ===========  ===  ===  ===  ===
 precision     A    P    V    R

@@ -1,10 +1,30 @@
 """The papers' experiments, each writing result files in the authors' layout.
 
-- :mod:`~vqcore.experiments.toy`: Gaussian toy data, ICASSP 2023 Figures 2a, 2b, 3.
-- :mod:`~vqcore.experiments.complexity_figures`: the complexity model, Figures 4c and 6b.
-- :mod:`~vqcore.experiments.reproduce`: run them at a preset, then execute the figure notebooks.
-- :mod:`~vqcore.experiments.presets`: the ``smoke``, ``quick`` and ``paper`` scales.
-"""
-from .presets import PRESET_NAMES, PRESETS, ToyPreset, get_preset
+The framework:
 
-__all__ = ["PRESETS", "PRESET_NAMES", "ToyPreset", "get_preset"]
+- :mod:`~vqcore.experiments.registry`: every figure of both papers: its runner, its result files,
+  its notebook and its paper. ``vqcore reproduce``, ``vqcore figures``, the notebooks and the
+  book read it.
+- :mod:`~vqcore.experiments.common`: what every runner shares: the device, the figure parser, the
+  preset type and its lookup, the run cache and the runner signature.
+- :mod:`~vqcore.experiments.fit_presets`: the preset fields of the papers' training recipe.
+- :mod:`~vqcore.experiments.reproduce`: run the runners of the chosen figures at a preset, then
+  execute their notebooks.
+
+The runners (the registry says which figure each makes), each with the modules it uses:
+
+- :mod:`~vqcore.experiments.toy`: Gaussian toy data, ICASSP 2023 Figures 2a, 2b and 3; its
+  presets in :mod:`~vqcore.experiments.toy_presets`.
+- :mod:`~vqcore.experiments.complexity_figures`: the complexity model, Figures 4c and 6b.
+- :mod:`~vqcore.experiments.speech_coding`: speech coding, Figure 1
+  (``speech_presets``, ``speech_runs``, ``speech_players``).
+- :mod:`~vqcore.experiments.images`: image compression, Figures 4a and 4b
+  (``image_presets``, ``image_data``, ``image_training``, ``image_metrics``, ``image_results``).
+- :mod:`~vqcore.experiments.ann_recall`: nearest-neighbour search, Figures 5 and 6a
+  (``ann_presets``, ``ann_proposed``, ``ann_baselines``).
+- :mod:`~vqcore.experiments.interspeech`: the space-filling VQ, the Interspeech 2023 figures
+  (``interspeech_presets``, ``interspeech_runs``, ``interspeech_figures``, ``sfvq_2d``,
+  ``voice_conversion_training``, ``voice_conversion_audio``).
+
+Importing this package imports none of them.
+"""

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from .common import Runner, parse_figures
 
-__all__ = ["FIGURES", "Figure", "figure", "figure_ids", "parse", "result_path", "runner_groups"]
+__all__ = ["FIGURES", "Figure", "figure", "figure_ids", "file_key", "load_runner", "parse", "result_path",
+           "runner_groups"]
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,16 @@ class Figure:
 
     def load_runner(self) -> Runner:
         """The runner function (imported now)."""
-        module, name = self.runner.split(":")
+        return load_runner(self.runner)
+
+
+def load_runner(runner: str) -> Runner:
+    """The runner function named ``"module:function"`` (its module imported now)."""
+    module, _, name = runner.partition(":")
+    try:
         return getattr(importlib.import_module(module), name)
+    except AttributeError:
+        raise ValueError(f"runner: {module} has no function {name!r}") from None
 
 
 _TOY = "vqcore.experiments.toy:run_toy"
@@ -119,10 +128,19 @@ def result_path(results_dir: str | os.PathLike, figure_id: str, index: int = 0) 
     return Path(results_dir) / figure(figure_id).files[index]
 
 
-def runner_groups(figures: Iterable[str]) -> list[tuple[str, list[str]]]:
-    """``[(runner, [figure ids])]``: the chosen figures grouped by runner, runners in the order of
-    their first figure."""
+def file_key(figure_id: str, index: int = 0) -> tuple[str, str]:
+    """``(folder, file name)`` of the ``index``-th result file of a figure, e.g. ``("Figure 2",
+    "correlated_dataset_Fig2-a.json")``: the ``figure`` and ``name`` that
+    :func:`vqcore.io.results.find` and :func:`vqcore.plotting.figures.load_reference` take, so the
+    authors' file of the figure is found under their folder (or any folder above it)."""
+    path = Path(figure(figure_id).files[index])
+    return path.parent.name, path.name
+
+
+def runner_groups(figures: str | Iterable[str] | None) -> list[tuple[str, list[str]]]:
+    """``[(runner, [figure ids])]``: the chosen figures (checked, as :func:`parse` does) grouped by
+    runner; the figures and the runners in the papers' order (a runner where its first figure is)."""
     groups: dict[str, list[str]] = {}
-    for fid in figures:
+    for fid in parse(figures):
         groups.setdefault(_BY_ID[fid].runner, []).append(fid)
     return list(groups.items())

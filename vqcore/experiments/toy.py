@@ -6,13 +6,13 @@ are trained on seeded Gaussian data (:mod:`vqcore.data.gaussian`) at
 
 - Figure 2a: correlated data, ``D = 64``.
 - Figure 2b: uncorrelated data, ``D = 64``.
-- Figure 3: uncorrelated data, ``D = 64, 128, 256`` (the authors' ``Data_Dimension_64.json`` holds
-  the same numbers as their Figure 2b file, so Figure 3 uses the uncorrelated source; its
+- Figure 3: uncorrelated data, ``D = 64, 128, 256`` (the authors' Figure 3 file at ``D = 64``
+  holds the same numbers as their Figure 2b file, so Figure 3 uses the uncorrelated source; its
   ``D = 64`` runs are the Figure 2b runs, computed once).
 
 **Initialisation.** With ``preset.init = "uniform"`` (all presets) every codebook entry starts
 from ``U(-1/K, 1/K)``, as in the authors' published code; ``"data"`` uses the quantizers'
-``init_from_data`` instead (see :class:`~vqcore.experiments.presets.ToyPreset` for why it is
+``init_from_data`` instead (see :class:`~vqcore.experiments.toy_presets.ToyPreset` for why it is
 not the default). With ``preset.avq_init = "rvq"`` (the ``smoke`` and ``quick`` presets) AVQ
 starts from the codebooks of the RVQ trained on the same data and seed (a greedy RVQ solution is
 a valid set of AVQ codebooks) and is then trained with beam-search encoding for its own, smaller
@@ -33,8 +33,9 @@ one small JSON file under ``<results_dir>/.runs/toy/<preset>/`` (temporary file,
 ``os.replace``), together with the settings that made it. A later call reuses a stored run whose
 settings match and computes only the missing ones, so a killed run resumes where it stopped; the
 figure files are assembled from the stored runs and written atomically by
-:func:`vqcore.io.results.write`. When AVQ starts from RVQ, the trained RVQ is stored beside its
-record (``<name>.safetensors``, written first, also atomically).
+:func:`vqcore.io.results.write`, under the names :mod:`vqcore.experiments.registry` gives them.
+When AVQ starts from RVQ, the trained RVQ is stored beside its record (``<name>.safetensors``,
+written first, also atomically; :class:`~vqcore.experiments.common.RunCache`).
 """
 from __future__ import annotations
 
@@ -53,28 +54,28 @@ from ..io import results
 from ..data.gaussian import gaussian_dataset
 from ..quantizers.base import Quantizer
 from ..quantizers.registry import build_quantizer
-from ..quantizers.serialization import load as load_quantizer
-from ..quantizers.serialization import save as save_quantizer
 from ..training import fit_quantizer
-from .presets import ToyPreset, get_preset
-from .common import RunRecords, resolve_device
+from . import registry
+from .common import RunCache, get_preset, parse_figures, resolve_device
+from .toy_presets import TOY_PRESETS, ToyPreset
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "FIGURES",
     "METHODS",
-    "RunCache",
     "RunKey",
-    "figure_file",
     "figure_files",
     "planned_runs",
+    "run_settings",
     "run_toy",
     "train_and_evaluate",
 ]
 
-#: the toy figures this module makes
-FIGURES = ("2a", "2b", "3")
+#: the toy figures this module makes, as the registry lists them (``"2a", "2b", "3"``)
+FIGURES: tuple[str, ...] = registry.figure_ids(f"{__name__}:run_toy")
+#: the data kind of each figure; Figures 2a and 2b are at ``D = 64``, Figure 3 at ``preset.fig3_dims``
+_DATA = {"2a": "correlated", "2b": "uncorrelated", "3": "uncorrelated"}
 #: methods, in the order of the authors' files
 METHODS = ("AVQ", "RVQ", "PVQ")
 #: version of the stored run records; bump to invalidate old caches
@@ -104,88 +105,50 @@ class RunKey:
         return zlib.crc32(self.name.encode()) & 0x7FFFFFFF
 
 
-def figure_file(figure: str, dim: int | None = None) -> str:
-    """Path of a figure's result file relative to the results folder (authors' names)."""
-    if figure == "2a":
-        return "icassp2023/Figure 2/correlated_dataset_Fig2-a.json"
-    if figure == "2b":
-        return "icassp2023/Figure 2/uncorrelated_dataset_Fig2-b.json"
-    if figure == "3":
-        if dim is None:
-            raise ValueError("figure 3 has one file per dimension: give dim")
-        return f"icassp2023/Figure 3/Data_Dimension_{int(dim)}.json"
-    raise ValueError(f"figure must be one of {FIGURES}, got {figure!r}")
+def _dimension_file(files: Sequence[str], dim: int) -> str:
+    """The one of Figure 3's ``files`` (``.../Data_Dimension_<dim>.json``) that holds ``dim``."""
+    for rel in files:
+        if rel.removesuffix(".json").endswith(f"_{int(dim)}"):
+            return rel
+    raise ValueError(f"preset.fig3_dims: Figure 3 has no result file for dimension {dim} (it has {', '.join(files)})")
 
 
-def _figure_panels(figure: str, preset: ToyPreset) -> list[tuple[str, int]]:
-    """(data kind, dimension) of each result file of ``figure``."""
-    if figure == "2a":
-        return [("correlated", 64)]
-    if figure == "2b":
-        return [("uncorrelated", 64)]
+def _figure_panels(figure: str, preset: ToyPreset) -> list[tuple[str, int, str]]:
+    """``(data kind, dimension, result file)`` of each result file of ``figure``; the file
+    relative to the results folder, as the registry names it."""
+    files = registry.figure(figure).files
     if figure == "3":
-        return [("uncorrelated", d) for d in preset.fig3_dims]
-    raise ValueError(f"figure must be one of {FIGURES}, got {figure!r}")
+        return [(_DATA[figure], int(dim), _dimension_file(files, dim)) for dim in preset.fig3_dims]
+    return [(_DATA[figure], 64, files[0])]
 
 
 def figure_files(figure: str, preset: str | ToyPreset = "quick") -> list[str]:
     """The result files (relative paths) that ``figure`` writes at ``preset``."""
-    p = get_preset(preset)
-    return [figure_file(figure, dim if figure == "3" else None) for _, dim in _figure_panels(figure, p)]
+    (fig,) = parse_figures([figure], FIGURES)
+    return [rel for _, _, rel in _figure_panels(fig, get_preset(TOY_PRESETS, preset))]
 
 
-def _check_figures(figures: Iterable[str]) -> list[str]:
-    out = []
-    for f in figures:
-        f = str(f).strip().lower()
-        if f not in FIGURES:
-            raise ValueError(f"figure must be one of {FIGURES}, got {f!r}")
-        if f not in out:
-            out.append(f)
-    return out
-
-
-def planned_runs(figures: Iterable[str] = FIGURES, preset: str | ToyPreset = "quick",
+def planned_runs(figures: str | Iterable[str] | None = None, preset: str | ToyPreset = "quick",
                  seeds: Sequence[int] | None = None) -> list[RunKey]:
-    """Every run the ``figures`` need at ``preset``, without duplicates, grouped by data set
-    (data kind, dimension, seed) and, within one, by bitrate with RVQ before AVQ."""
-    p = get_preset(preset)
+    """Every run the ``figures`` (None: all) need at ``preset``, without duplicates, grouped by
+    data set (data kind, dimension, seed) and, within one, by bitrate with RVQ before AVQ."""
+    p = get_preset(TOY_PRESETS, preset)
     seeds = tuple(p.seeds if seeds is None else seeds)
     panels: list[tuple[str, int]] = []
-    for fig in _check_figures(figures):
-        for panel in _figure_panels(fig, p):
-            if panel not in panels:
-                panels.append(panel)
+    for fig in parse_figures(figures, FIGURES):
+        for kind, dim, _ in _figure_panels(fig, p):
+            if (kind, dim) not in panels:
+                panels.append((kind, dim))
     order = {"RVQ": 0, "PVQ": 1, "AVQ": 2}
     return [RunKey(kind, dim, method, bits, seed)
             for kind, dim in panels for seed in seeds for bits in p.bitrates
             for method in sorted(METHODS, key=order.__getitem__)]
 
 
-class RunCache(RunRecords):
-    """Finished runs: ``<root>/<key.name>.json`` records and, for the RVQ runs that AVQ starts from,
-    ``<key.name>.safetensors`` models."""
-
-    def __init__(self, root: str | Path):
-        super().__init__(root, RUN_FORMAT)
-
-    def model_path(self, key: RunKey) -> Path:
-        return self.path(key, ".safetensors")
-
-    def put_model(self, key: RunKey, quantizer: Quantizer) -> Path:
-        """Store a trained quantizer (atomically, :func:`vqcore.save`); written before its record."""
-        return save_quantizer(quantizer, self.model_path(key))
-
-    def get_model(self, key: RunKey, settings: dict[str, Any], device: torch.device) -> Quantizer | None:
-        """The stored quantizer of ``key`` if its record matches ``settings``, else None."""
-        path = self.model_path(key)
-        if self.get(key, settings) is None or not path.is_file():
-            return None
-        try:
-            return load_quantizer(path, device=device)
-        except ValueError as exc:
-            logger.warning("ignoring unreadable model %s (%s)", path, exc)
-            return None
+def _run_cache(root: str | Path) -> RunCache:
+    """The store of finished runs: ``<key.name>.json`` records and, for the RVQ runs that AVQ
+    starts from, ``<key.name>.safetensors`` models."""
+    return RunCache(root, RUN_FORMAT)
 
 
 def run_settings(key: RunKey, preset: ToyPreset) -> dict[str, Any]:
@@ -305,47 +268,80 @@ def _trained_rvq(key: RunKey, preset: ToyPreset, cache: RunCache, split: Any, de
     """The RVQ trained on the same data and seed as the AVQ run ``key`` (stored, or trained now)."""
     rvq_key = RunKey(key.data, key.dim, "RVQ", key.bits, key.seed)
     settings = run_settings(rvq_key, preset)
-    model = cache.get_model(rvq_key, settings, device)
+    model = cache.get_quantizer(rvq_key, settings, device)
     if model is None:
         logger.info("%s: no stored RVQ to start from; training %s again", key.name, rvq_key.name)
         record, model = train_and_evaluate(rvq_key, preset, split.train, split.test, device)
-        cache.put_model(rvq_key, model)
+        cache.put_quantizer(rvq_key, model)
         cache.put(rvq_key, settings, record)
         records[rvq_key] = record
     return model
 
 
-def run_toy(figures: Iterable[str] = FIGURES, preset: str | ToyPreset = "quick",
-            results_dir: str | Path = "Results", device: str | torch.device | None = "auto",
-            seeds: Sequence[int] | None = None, cache_dir: str | Path | None = None, progress: bool = True,
+def _compute(todo: Sequence[RunKey], preset: ToyPreset, cache: RunCache, device: torch.device,
+             records: dict[RunKey, dict[str, Any]], progress: bool,
+             on_run: Callable[[RunKey, dict[str, Any]], None] | None) -> None:
+    """Train and test the runs ``todo`` in order, storing each (and adding it to ``records``) at once."""
+    data: tuple[tuple[str, int, int], Any] | None = None
+    bar = tqdm(todo, desc=f"toy ({preset.name})", disable=not progress, unit="run")
+    for key in bar:
+        bar.set_postfix_str(key.name)
+        ident = (key.data, key.dim, key.seed)
+        if data is None or data[0] != ident:
+            data = (ident, gaussian_dataset(key.data, key.dim, preset.num_train, preset.num_test, seed=key.seed))
+        split = data[1]
+        warm = None
+        if key.method == "AVQ" and preset.avq_init == "rvq":
+            warm = _trained_rvq(key, preset, cache, split, device, records)
+        record, model = train_and_evaluate(key, preset, split.train, split.test, device, init_from=warm)
+        if key.method == "RVQ" and preset.avq_init == "rvq":
+            cache.put_quantizer(key, model)
+        cache.put(key, run_settings(key, preset), record)
+        records[key] = record
+        logger.info("%s: MSE %.4f (train %.1f s, test %.1f s)", key.name, record["mse"],
+                    record["train_seconds"], record["eval_seconds"])
+        if on_run is not None:
+            on_run(key, record)
+    bar.close()
+
+
+def _test_energy(kind: str, dim: int, num_test: int, seeds: Sequence[int]) -> float:
+    """Mean over ``seeds`` and test vectors of ``||x||^2``."""
+    per_seed = [float((gaussian_dataset(kind, dim, 1, num_test, seed=s).test ** 2).sum(-1).mean()) for s in seeds]
+    return sum(per_seed) / len(seeds)
+
+
+def run_toy(figures: str | Iterable[str] | None = None, preset: str | ToyPreset = "quick",
+            results_dir: str | Path = "Results", device: str | torch.device | None = "auto", *,
+            progress: bool = True, seeds: Sequence[int] | None = None, cache_dir: str | Path | None = None,
             on_run: Callable[[RunKey, dict[str, Any]], None] | None = None) -> list[Path]:
-    """Run (or resume) the toy experiment for ``figures`` and write their result files.
+    """Run (or resume) the toy experiment for ``figures`` and write their result files (the
+    :class:`~vqcore.experiments.common.Runner` signature).
 
     Args:
-        figures: any of ``"2a"``, ``"2b"``, ``"3"``.
-        preset: ``"smoke"``, ``"quick"``, ``"paper"`` or a :class:`ToyPreset`.
+        figures: any of ``"2a"``, ``"2b"``, ``"3"`` (``"Figure 2a"`` and ``"2a,3"`` too); None: all.
+        preset: ``"smoke"``, ``"quick"``, ``"paper"`` or a :class:`~vqcore.experiments.toy_presets.ToyPreset`.
         results_dir: the ``Results`` folder; files go to ``<results_dir>/icassp2023/Figure N/``.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
+        progress: show a tqdm bar over the runs.
         seeds: override the preset's seeds.
         cache_dir: where finished runs are stored (default ``<results_dir>/.runs/toy/<preset>``).
-        progress: show a tqdm bar over the runs.
         on_run: called with ``(key, record)`` after each run is computed and stored.
     Returns:
         The result files written.
     """
-    p = get_preset(preset)
-    figs = _check_figures(figures)
+    p = get_preset(TOY_PRESETS, preset)
+    figs = parse_figures(figures, FIGURES)
     seeds = tuple(int(s) for s in (p.seeds if seeds is None else seeds))
     if not seeds:
-        raise ValueError("at least one seed is needed")
+        raise ValueError("seeds: at least one seed is needed")
     dev = resolve_device(device)
     results_dir = Path(results_dir)
-    cache = RunCache(cache_dir if cache_dir is not None else results_dir / ".runs" / "toy" / p.name)
-    keys = planned_runs(figs, p, seeds)
+    cache = _run_cache(cache_dir if cache_dir is not None else results_dir / ".runs" / "toy" / p.name)
     start = time.perf_counter()
     records: dict[RunKey, dict[str, Any]] = {}
     todo = []
-    for key in keys:
+    for key in planned_runs(figs, p, seeds):
         record = cache.get(key, run_settings(key, p))
         if record is None:
             todo.append(key)
@@ -353,37 +349,14 @@ def run_toy(figures: Iterable[str] = FIGURES, preset: str | ToyPreset = "quick",
             records[key] = record
     logger.info("toy experiment, preset %s, figures %s on %s: %d runs stored, %d to compute",
                 p.name, ",".join(figs), dev, len(records), len(todo))
-    energies: dict[tuple[str, int], list[float]] = {}
-    data: tuple[tuple[str, int, int], Any] | None = None
-    bar = tqdm(todo, desc=f"toy ({p.name})", disable=not progress, unit="run")
-    for key in bar:
-        bar.set_postfix_str(key.name)
-        ident = (key.data, key.dim, key.seed)
-        if data is None or data[0] != ident:
-            data = (ident, gaussian_dataset(key.data, key.dim, p.num_train, p.num_test, seed=key.seed))
-        split = data[1]
-        warm = None
-        if key.method == "AVQ" and p.avq_init == "rvq":
-            warm = _trained_rvq(key, p, cache, split, dev, records)
-        record, model = train_and_evaluate(key, p, split.train, split.test, dev, init_from=warm)
-        if key.method == "RVQ" and p.avq_init == "rvq":
-            cache.put_model(key, model)
-        cache.put(key, run_settings(key, p), record)
-        records[key] = record
-        logger.info("%s: MSE %.4f (train %.1f s, test %.1f s)", key.name, record["mse"],
-                    record["train_seconds"], record["eval_seconds"])
-        if on_run is not None:
-            on_run(key, record)
-    bar.close()
+    _compute(todo, p, cache, dev, records, progress, on_run)
     wall = time.perf_counter() - start
+    energies: dict[tuple[str, int], float] = {}
     written = []
     for fig in figs:
-        for kind, dim in _figure_panels(fig, p):
+        for kind, dim, rel in _figure_panels(fig, p):
             if (kind, dim) not in energies:
-                energies[(kind, dim)] = [
-                    float((gaussian_dataset(kind, dim, 1, p.num_test, seed=s).test ** 2).sum(-1).mean()) for s in seeds]
-            energy = sum(energies[(kind, dim)]) / len(seeds)
-            result = _assemble(fig, kind, dim, p, seeds, records, dev, wall, energy)
-            path = results.write(result, results_dir / figure_file(fig, dim if fig == "3" else None))
-            written.append(path)
+                energies[(kind, dim)] = _test_energy(kind, dim, p.num_test, seeds)
+            result = _assemble(fig, kind, dim, p, seeds, records, dev, wall, energies[(kind, dim)])
+            written.append(results.write(result, results_dir / rel))
     return written

@@ -1,7 +1,8 @@
 """Result files: load, validate and write the JSON the figures are plotted from.
 
-The layout is the authors' (see ``shared/design/experiments.md``, "Results JSON layout"), so
-their published files and ours load with the same code::
+The layout is that of the authors' published result files (one JSON file per figure panel;
+ours keep their file names, in ``Results/icassp2023/Figure N/`` and ``Results/interspeech2023/``)
+plus a ``"meta"`` object in ours, so their files and ours load with the same code::
 
     {
      "Data": "Correlated",                  # optional context keys (scalars)
@@ -28,8 +29,9 @@ How a top-level key is read:
 Every series list has one value per x label; a value is a finite number or ``null`` (a missing
 point). Anything else raises :class:`ResultsError`, whose message names the file and the key.
 
-Writing is atomic (temporary file in the target's folder, fsync, :func:`os.replace`), so a crash
-or a validation error never leaves a half-written or clobbered result behind.
+Writing is atomic (:mod:`vqcore.io.atomic`: a temporary file in the target's folder, fsync,
+:func:`os.replace`), so a crash or a validation error never leaves a half-written or clobbered
+result behind.
 
 This module imports neither torch, numpy nor pandas at import time; the functions that need them
 import them when called.

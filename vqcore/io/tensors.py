@@ -15,9 +15,12 @@ __all__ = ["read_safetensors", "write_safetensors"]
 def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], file_format: str,
                       metadata: Mapping[str, str] | None = None) -> Path:
     """Write ``tensors`` (moved to the CPU, made contiguous) to ``path`` atomically, with the metadata
-    key ``"format"`` set to ``file_format`` beside ``metadata`` (strings)."""
+    key ``"format"`` set to ``file_format`` beside ``metadata`` (strings; a ``"format"`` key in it is
+    refused, since the tag is what :func:`read_safetensors` checks)."""
     from safetensors.torch import save as save_bytes
 
+    if metadata and "format" in metadata:
+        raise ValueError(f"metadata: key 'format' is reserved for the file format tag ({file_format!r})")
     meta = {"format": file_format, **(metadata or {})}
     data = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     return atomic_write_bytes(path, save_bytes(data, metadata=meta))

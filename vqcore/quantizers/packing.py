@@ -24,6 +24,11 @@ def pack_codes(codes: torch.Tensor, bits_per_field: Sequence[int]) -> bytes:
 
     The result has exactly ``sum(bits_per_field)`` bits per vector, zero-padded to a whole byte
     at the end of the message.
+
+    >>> import torch
+    >>> data = pack_codes(torch.tensor([[1, 0, 5]]), [1, 2, 3])   # 1 | 00 | 101, then 2 bits of padding
+    >>> f"{data[0]:08b}", unpack_codes(data, 1, [1, 2, 3]).tolist()
+    ('10010100', [[1, 0, 5]])
     """
     widths = _check_widths(bits_per_field)
     if codes.dim() != 2 or codes.shape[1] != len(widths):

@@ -27,7 +27,11 @@ _MULTI = (ResidualVQ, AdditiveVQ, ProductVQ)
 
 def quantizer_class(name: str) -> type[Quantizer]:
     """The class named ``name``: a method (``"AVQ"``, ``"rvq"``, ...; any case) or a class name
-    (``"AdditiveVQ"``); a ``ValueError`` naming ``name`` otherwise."""
+    (``"AdditiveVQ"``); a ``ValueError`` naming ``name`` otherwise.
+
+    >>> quantizer_class("avq").__name__, quantizer_class("ResidualVQ").__name__
+    ('AdditiveVQ', 'ResidualVQ')
+    """
     if isinstance(name, str):
         if name in QUANTIZERS:
             return QUANTIZERS[name]
@@ -49,6 +53,10 @@ def build_quantizer(method: str, dim: int, bits: int, *, stages: int = 1, beam_w
         beam_width, ordered_track: AVQ's beam search (:class:`AdditiveVQ`); the other methods
             have no beam and do not use them.
         options: further constructor arguments (``estimator``, ``beta``, ``init_std``, ...).
+
+    >>> q = build_quantizer("RVQ", dim=8, bits=12, stages=3)   # 3 codebooks of 2**4 entries
+    >>> type(q).__name__, q.num_stages, q.bits_per_stage, q.bits
+    ('ResidualVQ', 3, 4, 12)
     """
     cls = quantizer_class(method)
     check_positive_int("bits", bits)

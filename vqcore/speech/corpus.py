@@ -1,10 +1,11 @@
 """A phone-aligned English speech corpus synthesized with eSpeak NG, cached on disk.
 
 The papers used TIMIT, which cannot be downloaded here. This corpus stands in for it: sentences
-written for this project, spoken by eSpeak NG voices (variants with their own pitch, range and
-rate, each utterance jittered by the seed), resampled to 16 kHz, with a phone-level alignment
-from eSpeak's phoneme events mapped to TIMIT phones and the 7 TIMIT groups
-(:mod:`vqcore.speech.phones`).
+written for this project, spoken by eSpeak NG voices (:mod:`vqcore.speech.script`: variants with
+their own pitch, range and rate, each utterance jittered by the seed), resampled to 16 kHz, with a
+phone-level alignment from eSpeak's phoneme events mapped to TIMIT phones and the 7 TIMIT groups
+(:mod:`vqcore.speech.synthesis`, :mod:`vqcore.speech.phones`). The audio is cached as 16-bit WAV
+files (:mod:`vqcore.speech.wav`) beside a ``manifest.json``.
 
 Determinism: every utterance is synthesized in a fresh process with seeded generators
 (:func:`vqcore.speech.espeak.synthesize`), so the audio depends only on (speaker, sentence,
@@ -28,8 +29,7 @@ import hashlib
 import json
 import logging
 import os
-import wave
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,9 +38,14 @@ import numpy as np
 
 from ..io.atomic import atomic_write_bytes
 from . import espeak, phones
+from .script import SENTENCES, SFVQ_SENTENCE, SPEAKERS, Speaker
+from .synthesis import SAMPLE_RATE, TARGET_LEVEL_DB, Segment, active_level_db, synthesize_item
+from .wav import read_wav, wav_bytes
 
 logger = logging.getLogger(__name__)
 
+# the script (vqcore.speech.script), the synthesis of one utterance (vqcore.speech.synthesis) and
+# the WAV files (vqcore.speech.wav) are the corpus' parts; its users find their names here too
 __all__ = [
     "PRESETS",
     "SAMPLE_RATE",
@@ -55,102 +60,13 @@ __all__ = [
     "active_level_db",
     "build_corpus",
     "default_cache_dir",
+    "read_wav",
     "synthesize_item",
     "wav_bytes",
 ]
 
-#: the corpus' sample rate (Hz)
-SAMPLE_RATE = 16000
 #: bump when the synthesis or alignment changes, so cached corpora are rebuilt
 CORPUS_FORMAT = 1
-#: the sentence whose latent trajectory the SFVQ paper plots (TIMIT SA1)
-SFVQ_SENTENCE = "She had your dark suit in greasy wash water all year."
-#: the target active speech level of every utterance (dB re full scale, as ITU-T P.56 levels)
-TARGET_LEVEL_DB = -26.0
-
-#: Sentences written for this project (plus :data:`SFVQ_SENTENCE`). Together they hold every
-#: phone group, and every English phone eSpeak has: ``zh`` (measure), ``oy`` (noise), ``aw`` (house),
-#: ``th``/``dh``, ``ng``, ``ch``/``jh``, syllabic ``l``, flaps.
-SENTENCES: tuple[str, ...] = (
-    SFVQ_SENTENCE,
-    "The boy enjoyed the noisy toy in the moist soil.",
-    "How about a brown cow sitting outside the house?",
-    "Nine bright kites flew high above the white island.",
-    "They made a great cake for the rainy day in May.",
-    "Go slowly over the old stone road to the coast.",
-    "A fresh fish jumped through the shallow pool at dawn.",
-    "Thick smoke then rose through the thin northern sky.",
-    "The measure of pleasure is a vision of beige treasure.",
-    "Each child chose cheap cheese at the church market.",
-    "George judged the large orange badge with joy.",
-    "Ring the bell and sing a long song for the king.",
-    "He hid behind the heavy wooden door of his hut.",
-    "Zebras zigzag over the frozen hazy fields.",
-    "Please put the big bag by the back gate.",
-    "We were rather worried about the weather in the north.",
-    "My mother never liked the murmur of the summer rain.",
-    "Vivid violet flowers grow very fast in the valley.",
-    "Little lambs leap along the yellow lane.",
-    "Your young uncle usually eats onion soup at noon.",
-    "Could you look at the good book that Ruth took?",
-    "A thousand yellow birds perched on the wire fence.",
-    "Seven clever students taught themselves to swim.",
-    "Is this the right way to the airport, or the harbor?",
-    "Lunch was pasta with tomato and a cup of warm milk.",
-    "The queen quietly asked for extra jam and butter.",
-    "Pure water flows under the bridge every morning.",
-    "Her purple shirt was hanging near the third door.",
-    "Brisk winds pushed the canoe along the rocky shore.",
-    "A puppy chewed the edge of the woolen sock.",
-    "Thirty thin thieves thought about the theft all Thursday.",
-    "The usual casual leisure of the garage was a mirage.",
-    "Joyful voices rejoiced as the royal oysters were served.",
-    "Cloudy towers loom over the crowded town below.",
-    "Keep the kettle on a low heat until the water boils.",
-    "Ducks and geese waddled toward the muddy bank of the pond.",
-    "The engineer checked the engine twice before the journey.",
-    "A bottle of fizzy lemonade cooled in the shade.",
-    "Whose shoes are these, and why are they so wet?",
-    "Our neighbor painted the fence a pale shade of green.",
-    "Bright stars twinkled as the night grew colder.",
-    "Shiny shells washed ashore beside the fisherman's shed.",
-    "Don't forget to bring an umbrella when it looks like rain.",
-    "The hungry lion yawned and rolled over in the tall grass.",
-    "Mix the flour and sugar, then add three eggs.",
-    "Autumn leaves drifted slowly onto the quiet path.",
-    "The children laughed at the funny puppet show.",
-    "Fourteen boats sailed past the lighthouse at noon.",
-)
-
-
-@dataclass(frozen=True)
-class Speaker:
-    """A voice: an eSpeak voice name plus prosody (``pitch`` and ``pitch_range`` 0..100, ``rate`` wpm)."""
-
-    name: str
-    voice: str
-    gender: str
-    pitch: int
-    pitch_range: int
-    rate: int
-
-
-#: 12 speakers: eSpeak NG's American English voice with its male and female variants (two speak
-#: the New York City variety), each with its own base pitch, intonation range and speaking rate.
-SPEAKERS: tuple[Speaker, ...] = (
-    Speaker("m01", "en-us+m1", "male", 42, 45, 160),
-    Speaker("m02", "en-us+m2", "male", 50, 55, 175),
-    Speaker("m03", "en-us+m3", "male", 38, 60, 150),
-    Speaker("m04", "en-us+m4", "male", 55, 40, 185),
-    Speaker("m05", "en-us+m5", "male", 46, 65, 170),
-    Speaker("m06", "en-us-nyc+m6", "male", 52, 50, 190),
-    Speaker("f01", "en-us+f1", "female", 50, 60, 165),
-    Speaker("f02", "en-us+f2", "female", 56, 50, 175),
-    Speaker("f03", "en-us+f3", "female", 45, 70, 155),
-    Speaker("f04", "en-us+f4", "female", 60, 45, 185),
-    Speaker("f05", "en-us+f5", "female", 48, 55, 170),
-    Speaker("f06", "en-us-nyc+f3", "female", 53, 65, 180),
-)
 
 
 @dataclass(frozen=True)
@@ -174,17 +90,6 @@ PRESETS: dict[str, CorpusConfig] = {
     "paper": CorpusConfig("paper", train_speakers=9, test_speakers=3, train_sentences=38, test_sentences=10,
                           renditions=3),
 }
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One phone: samples ``[start, end)`` at 16 kHz, its eSpeak mnemonic, TIMIT phone and group."""
-
-    start: int
-    end: int
-    espeak: str
-    timit: str
-    group: str
 
 
 @dataclass
@@ -227,100 +132,6 @@ def default_cache_dir() -> Path:
     """``$VQCORE_CACHE/speech`` if ``VQCORE_CACHE`` is set, else ``~/.cache/vqcore/speech``."""
     root = os.environ.get("VQCORE_CACHE")
     return (Path(root) if root else Path.home() / ".cache" / "vqcore") / "speech"
-
-
-# -- synthesis of one item ---------------------------------------------------------------------
-
-def active_level_db(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, frame_ms: float = 20.0,
-                    floor_db: float = 40.0) -> float:
-    """Active level in dB re full scale: the RMS over 20 ms frames within ``floor_db`` of the loudest.
-
-    A simple stand-in for ITU-T P.56's active speech level (silence does not count).
-    """
-    x = np.asarray(audio, dtype=np.float64)
-    hop = round(sample_rate * frame_ms / 1000)
-    n = len(x) // hop
-    if n == 0:
-        return float(10 * np.log10(np.mean(x ** 2) + 1e-20))
-    energy = np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1)
-    active = energy >= energy.max() * 10 ** (-floor_db / 10)
-    return float(10 * np.log10(np.mean(energy[active]) + 1e-20))
-
-
-def _align(events: Sequence[tuple[int, str]], ratio: float, num_samples: int) -> list[Segment]:
-    """Phoneme events (sample at eSpeak's rate, mnemonic) -> contiguous segments covering ``[0, num_samples)``.
-
-    Each phoneme lasts until the next event; audio before the first event is ``h#``. Positions are
-    scaled by ``ratio`` and rounded; phones shorter than one sample after rounding are dropped,
-    and neighbouring silences are merged.
-    """
-    marks: list[tuple[int, str]] = [(0, "_")]
-    for sample, mnemonic in events:
-        pos = min(max(round(sample * ratio), 0), num_samples)
-        marks.append((pos, mnemonic))
-    segments: list[Segment] = []
-    for i, (start, mnemonic) in enumerate(marks):
-        end = marks[i + 1][0] if i + 1 < len(marks) else num_samples
-        end = max(end, start)
-        if end <= start:
-            continue
-        timit = phones.to_timit(mnemonic)
-        group = phones.group_of(timit)
-        if segments and timit == phones.SILENCE and segments[-1].timit == phones.SILENCE:
-            prev = segments.pop()
-            segments.append(Segment(prev.start, end, prev.espeak, prev.timit, prev.group))
-            continue
-        if segments and segments[-1].end != start:  # a later event before an earlier one: keep order
-            start = segments[-1].end
-            if end <= start:
-                continue
-        segments.append(Segment(start, end, phones.strip_stress(mnemonic), timit, group))
-    if not segments or segments[-1].end != num_samples:
-        raise RuntimeError("phone alignment does not cover the audio")
-    return segments
-
-
-def synthesize_item(text: str, speaker: Speaker, *, rate: int, pitch: int, seed: int) -> tuple[np.ndarray, list[Segment]]:
-    """Synthesize ``text`` and return ``(int16 audio at 16 kHz, segments)``, level-normalised to -26 dBFS."""
-    from scipy.signal import resample_poly
-
-    utt = espeak.synthesize(text, speaker.voice, rate=rate, pitch=pitch, pitch_range=speaker.pitch_range, seed=seed)
-    x = utt.audio.astype(np.float64) / 32768.0
-    g = np.gcd(SAMPLE_RATE, utt.sample_rate)
-    y = resample_poly(x, SAMPLE_RATE // g, utt.sample_rate // g)
-    y *= 10 ** ((TARGET_LEVEL_DB - active_level_db(y)) / 20)
-    peak = np.max(np.abs(y)) if y.size else 0.0
-    if peak > 0.98:  # never clip: lower the level instead
-        y *= 0.98 / peak
-    audio = np.round(y * 32767).astype(np.int16)
-    segments = _align(utt.phonemes, SAMPLE_RATE / utt.sample_rate, len(audio))
-    return audio, segments
-
-
-# -- files -------------------------------------------------------------------------------------
-
-def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
-    """Mono 16-bit WAV file bytes of ``audio``, ``(N,)``: int16 samples as they are, or floats in
-    ``[-1, 1]`` (clipped, scaled by 32767 and rounded)."""
-    import io
-    audio = np.asarray(audio)
-    if np.issubdtype(audio.dtype, np.floating):
-        audio = np.round(np.clip(audio.astype(np.float64), -1, 1) * 32767)
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sample_rate)
-        w.writeframes(audio.astype("<i2").tobytes())
-    return buf.getvalue()
-
-
-def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """``(int16 samples, sample rate)`` of a mono 16-bit WAV file."""
-    with wave.open(str(path), "rb") as w:
-        if w.getnchannels() != 1 or w.getsampwidth() != 2:
-            raise ValueError(f"{path}: expected mono 16-bit PCM")
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16), w.getframerate()
 
 
 # -- the corpus --------------------------------------------------------------------------------

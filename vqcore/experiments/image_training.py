@@ -1,0 +1,270 @@
+"""Training of the image experiment: its runs (:class:`ImageRunKey`), the model and quantizer of a
+run, the training loop, the pretrained autoencoder of a seed and the trained, tested runs of a
+seed, each stored in (or taken from) a :class:`~vqcore.experiments.common.RunCache`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..models.image_vqvae import ImageVQVAE
+from ..quantizers import registry
+from ..quantizers.base import Quantizer, perplexity
+from .common import RunCache
+from .image_data import ImageData, image_data
+from .image_metrics import evaluate, metric_means, to_uint8
+from .image_presets import ImagePreset, get_image_preset
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RUN_FORMAT", "ImageRunKey", "ImageRuns", "build_model", "build_quantizer", "planned_runs",
+           "pretrained_autoencoder", "run_settings", "train_model", "train_run", "train_seed"]
+
+#: format of the stored runs and autoencoders; bump to invalidate old caches
+RUN_FORMAT = "vqcore-image-run/1"
+
+
+@dataclass(frozen=True, order=True)
+class ImageRunKey:
+    """One training run: method, bits per latent vector, seed."""
+
+    method: str
+    bits: int
+    seed: int
+
+    @property
+    def name(self) -> str:
+        """File-name-safe identifier, e.g. ``AVQ-12b-s0``."""
+        return f"{self.method}-{self.bits}b-s{self.seed}"
+
+    @property
+    def run_seed(self) -> int:
+        """Seed of the run's initialisation, batches and NSVQ noise."""
+        return zlib.crc32(f"image-{self.name}".encode()) & 0x7FFFFFFF
+
+
+@dataclass
+class ImageRuns:
+    """What the runs of every seed gave, for the result files.
+
+    Attributes:
+        records: per run, its record (test metrics per tile, timings, perplexity, ...).
+        examples: per run, its decoded example crop, ``(E, E)`` uint8.
+        autoencoders: per seed, the pretrained autoencoder's record (steps, timings, test means).
+        data: per seed (as a string), :meth:`ImageData.describe`.
+        first: the data of the first seed (its tiles' images and example crop).
+    """
+
+    records: dict[ImageRunKey, dict[str, Any]] = field(default_factory=dict)
+    examples: dict[ImageRunKey, np.ndarray] = field(default_factory=dict)
+    autoencoders: dict[int, dict[str, Any]] = field(default_factory=dict)
+    data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    first: ImageData | None = None
+
+
+def planned_runs(preset: str | ImagePreset = "quick", seeds: Sequence[int] | None = None) -> list[ImageRunKey]:
+    """Every run at ``preset``: per seed and bitrate, RVQ, then PVQ, then AVQ (which may start from RVQ)."""
+    p = get_image_preset(preset)
+    seeds = tuple(p.seeds if seeds is None else seeds)
+    return [ImageRunKey(m, b, s) for s in seeds for b in p.bitrates for m in ("RVQ", "PVQ", "AVQ")]
+
+
+def build_quantizer(method: str, bits: int, preset: ImagePreset) -> Quantizer:
+    """The untrained quantizer of ``method`` at ``bits`` per latent vector (bits split evenly over
+    ``preset.stages``), from :func:`vqcore.quantizers.registry.build_quantizer`."""
+    return registry.build_quantizer(method, preset.latent_dim, bits, stages=preset.stages,
+                                    beam_width=preset.beam_width, ordered_track=preset.avq_ordered_track)
+
+
+def build_model(preset: str | ImagePreset, quantizer: Quantizer | None = None) -> ImageVQVAE:
+    """The untrained :class:`ImageVQVAE` of ``preset`` (with ``quantizer``, if given)."""
+    p = get_image_preset(preset)
+    return ImageVQVAE(p.latent_dim, p.channels, p.downsampling, quantizer=quantizer)
+
+
+def run_settings(key: ImageRunKey, preset: ImagePreset) -> dict[str, Any]:
+    """What made run ``key`` (JSON-ready): its key and :meth:`ImagePreset.training_settings`."""
+    return {"key": dataclasses.asdict(key), **preset.training_settings(key.method)}
+
+
+def train_model(model: ImageVQVAE, patches: torch.Tensor, steps: int, batch_size: int, lr: float, seed: int,
+                preset: ImagePreset, replace: bool, warmup: float = 0.0) -> dict[str, Any]:
+    """Train the whole ``model`` (encoder, decoder and quantizer, if any) on crops ``(N, 1, P, P)``.
+
+    One Adam on the pixel MSE for ``steps`` steps of ``batch_size`` crops drawn with ``seed``: the
+    learning rate rises linearly over the first ``warmup`` fraction (so that a fresh Adam does not
+    kick trained weights), stays at ``lr``, and the last ``preset.finetune_fraction`` runs at
+    ``lr * preset.finetune_lr_factor`` (same optimizer, same batch stream); codebook replacement
+    when ``replace`` and the model has a quantizer, until the decay or ``preset.replace_until``.
+    (:func:`vqcore.training.fit_quantizer` fits a quantizer alone; this loop trains the model
+    around it.) Returns ``{"final_train_loss", "replaced", "loss_every_10"}``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    decay_at = steps - round(steps * preset.finetune_fraction)
+    warm_steps = round(steps * warmup)
+    replace_until = min(decay_at, round(preset.replace_until * steps))
+    q = model.quantizer
+    losses, replaced = [], 0
+    for step in range(1, steps + 1):
+        rate = lr * preset.finetune_lr_factor if step > decay_at else lr * min(1.0, step / (warm_steps + 1))
+        for group in opt.param_groups:
+            group["lr"] = rate
+        x = patches[torch.randint(patches.shape[0], (batch_size,), generator=gen)].to(device)
+        out = model(x)
+        loss = F.mse_loss(out.reconstruction, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 10 == 0 or step == steps:
+            losses.append(float(loss.detach()))
+        if (replace and q is not None and preset.replace_every and step % preset.replace_every == 0
+                and step <= replace_until):
+            replaced += q.replace_unused_codebooks(preset.replace_every, preset.discard_threshold, generator=gen)
+    model.eval()
+    return {"final_train_loss": losses[-1] if losses else None, "replaced": replaced, "loss_every_10": losses}
+
+
+def _stored(cache: RunCache, key: Any, settings: dict[str, Any]
+            ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+    """The record and tensors stored for ``key`` with ``settings``, or None when either is missing."""
+    tensors = cache.get_tensors(key, settings)
+    record = cache.get(key, settings) if tensors is not None else None
+    return None if record is None else (record, tensors)
+
+
+def pretrained_autoencoder(preset: ImagePreset, seed: int, data: ImageData, cache: RunCache,
+                           device: torch.device) -> tuple[ImageVQVAE, dict[str, Any]]:
+    """The autoencoder of ``seed`` pretrained without a quantizer (stored as the run
+    ``autoencoder-s<seed>``, or trained now and stored), and its record: steps, training time,
+    final loss and test metrics (the ceiling the quantized models approach)."""
+    name = f"autoencoder-s{seed}"
+    settings = {"seed": seed, **preset.pretrain_settings()}
+    torch.manual_seed(zlib.crc32(f"image-ae-s{seed}".encode()))  # the initial weights
+    model = build_model(preset).to(device)
+    stored = _stored(cache, name, settings)
+    if stored is not None:
+        record, tensors = stored
+        model.load_state_dict(tensors)
+        return model, {k: v for k, v in record.items() if k not in ("format", "settings")}
+    start = time.perf_counter()
+    log = {"final_train_loss": None}
+    if preset.pretrain_steps:
+        log = train_model(model, data.patches, preset.pretrain_steps, preset.batch_size, preset.pretrain_lr,
+                          zlib.crc32(f"image-ae-batches-s{seed}".encode()), preset, replace=False)
+    train_s = time.perf_counter() - start
+    metrics = evaluate(model, data.tiles, preset.eval_batch_size)
+    info = {"steps": preset.pretrain_steps, "train_seconds": round(train_s, 3),
+            "final_train_loss": log["final_train_loss"], **metric_means(metrics, "test_")}
+    cache.put_tensors(name, settings, info, model.state_dict())
+    logger.info("autoencoder s%d: %d steps in %.1f s, test SSIM %.3f, peak SNR %.2f dB (no quantizer)", seed,
+                preset.pretrain_steps, train_s, info["test_ssim_mean"], info["test_psnr_mean"])
+    return model, info
+
+
+def _init_codebooks(model: ImageVQVAE, data: ImageData, preset: ImagePreset, gen: torch.Generator,
+                    device: torch.device) -> None:
+    """Initialise the codebooks (``init_from_data``) from the encoder's latent vectors of random
+    training crops, about ``preset.init_vectors`` vectors."""
+    per_patch = (preset.patch_size // model.factor) ** 2
+    pick = torch.randperm(data.patches.shape[0], generator=gen)[:max(1, preset.init_vectors // per_patch)]
+    with torch.no_grad():
+        z = model.encode(data.patches[pick].to(device)).reshape(-1, preset.latent_dim)
+    model.quantizer.init_from_data(z, generator=gen)
+
+
+def _warm_start(model: ImageVQVAE, warm: dict[str, torch.Tensor], data: ImageData,
+                preset: ImagePreset) -> dict[str, float]:
+    """Load the stored weights ``warm`` (the RVQ run) into ``model``; returns the test means before
+    any training (the control: what the new encoder alone changes)."""
+    model.load_state_dict({k: v for k, v in warm.items() if not k.startswith("_")})
+    start = time.perf_counter()
+    before = metric_means(evaluate(model, data.tiles, preset.eval_batch_size))
+    return {**before, "eval_seconds": round(time.perf_counter() - start, 3)}
+
+
+def train_run(key: ImageRunKey, preset: ImagePreset, data: ImageData, ae: ImageVQVAE, device: torch.device,
+              warm: dict[str, torch.Tensor] | None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Train and test one run from the pretrained ``ae`` (or, with ``warm``, from those stored
+    weights); returns its record and the tensors to store (the weights and ``_example``, the
+    decoded example crop ``(E, E)`` uint8)."""
+    torch.manual_seed(key.run_seed)
+    gen = torch.Generator().manual_seed(key.run_seed + 1)
+    model = ae.with_quantizer(build_quantizer(key.method, key.bits, preset).to(device))
+    before = None
+    if warm is not None:
+        before = _warm_start(model, warm, data, preset)
+    else:
+        _init_codebooks(model, data, preset, gen, device)
+    start = time.perf_counter()
+    steps, lr = preset.budget(key.method)
+    log = train_model(model, data.patches, steps, preset.batch_size, lr, key.run_seed + 2, preset, replace=True,
+                      warmup=preset.warmup_fraction)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    train_s = time.perf_counter() - start
+    start = time.perf_counter()
+    metrics = evaluate(model, data.tiles, preset.eval_batch_size)
+    eval_s = time.perf_counter() - start
+    with torch.no_grad():
+        codes = model.quantizer.encode(model.encode(data.tiles[:256].to(device)))
+    record = {
+        **metrics,
+        "bits_per_pixel": preset.bits_per_pixel(key.bits),
+        "train_seconds": round(train_s, 3), "eval_seconds": round(eval_s, 3),
+        "final_train_loss": log["final_train_loss"], "replaced": log["replaced"],
+        "test_perplexity": perplexity(codes.reshape(-1, preset.stages), model.quantizer.codebook_size).tolist(),
+        "warm_start": "RVQ" if warm is not None else None,
+        "before_training": before,
+        "device": str(device), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    example = torch.from_numpy(to_uint8(model.reconstruct(data.example.to(device))[0, 0]))
+    return record, {**model.state_dict(), "_example": example}
+
+
+def _stored_or_trained(key: ImageRunKey, preset: ImagePreset, data: ImageData, ae: ImageVQVAE, cache: RunCache,
+                       device: torch.device) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Run ``key`` from ``cache``, or trained now (AVQ warm-started from the stored RVQ run) and stored."""
+    settings = run_settings(key, preset)
+    stored = _stored(cache, key, settings)
+    if stored is not None:
+        return stored
+    warm = None
+    if key.method == "AVQ" and preset.avq_init == "rvq":
+        rvq = ImageRunKey("RVQ", key.bits, key.seed)
+        warm = cache.get_tensors(rvq, run_settings(rvq, preset))
+        if warm is None:
+            raise RuntimeError(f"{key.name}: the RVQ run {rvq.name} to start from is not stored")
+    record, tensors = train_run(key, preset, data, ae, device, warm)
+    cache.put_tensors(key, settings, record, tensors)
+    logger.info("%s: SSIM %.4f, peak SNR %.2f dB (train %.1f s, test %.1f s)", key.name, np.mean(record["ssim"]),
+                np.mean(record["psnr"]), record["train_seconds"], record["eval_seconds"])
+    return record, tensors
+
+
+def train_seed(preset: ImagePreset, seed: int, keys: Sequence[ImageRunKey], cache: RunCache, device: torch.device,
+               runs: ImageRuns, bar: tqdm) -> None:
+    """The data, pretrained autoencoder and runs ``keys`` of ``seed`` (stored or trained now), added to ``runs``;
+    ``bar`` advances by one per run."""
+    data = image_data(preset, seed)
+    runs.first = runs.first or data
+    runs.data[str(seed)] = data.describe()
+    ae, runs.autoencoders[seed] = pretrained_autoencoder(preset, seed, data, cache, device)
+    for key in keys:
+        bar.set_postfix_str(key.name)
+        record, tensors = _stored_or_trained(key, preset, data, ae, cache, device)
+        runs.records[key] = record
+        runs.examples[key] = tensors["_example"].numpy()
+        bar.update(1)

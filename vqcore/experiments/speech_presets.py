@@ -1,0 +1,148 @@
+"""The settings of the speech coding experiment (ICASSP 2023 Figure 1) and the runs they plan.
+
+:class:`SpeechPreset` holds everything that determines a result but the run's key; :data:`PRESETS`
+has the ``smoke``, ``quick`` and ``paper`` scales. A run is one codec, :class:`SpeechRunKey`
+(method, bitrate, seed); :func:`planned_runs` lists every run of the figure.
+"""
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import common
+
+__all__ = ["METHODS", "PRESETS", "SpeechPreset", "SpeechRunKey", "bitrate_label", "get_preset", "planned_runs"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeechPreset(common.Preset):
+    """Settings of the speech coding experiment (everything that determines a result but the run's key).
+
+    ``steps`` Adam steps of ``batch_size`` vectors per quantizer at ``lr``; the last
+    ``finetune_fraction`` of them at ``lr * finetune_lr_factor`` without codebook replacement.
+    AVQ: ``avq_init`` ``"rvq"`` (warm start from the RVQ codec of the same bitrate and seed, then
+    ``avq_steps`` beam-search steps of ``avq_batch_size`` at ``avq_lr``, the same final phase) or
+    ``"scratch"`` (the same budget as the others). ``max_test_items`` limits the test utterances
+    (None: all). ``audio_sentence``: index in :data:`vqcore.speech.corpus.SENTENCES` of the
+    utterance written for the audio players (0: the SFVQ sentence, always a test sentence).
+    """
+
+    corpus: str
+    bitrates: tuple[float, ...]
+    steps: int
+    batch_size: int
+    lr: float
+    finetune_fraction: float
+    finetune_lr_factor: float
+    replace_every: int
+    replace_until: float
+    beam_width: int
+    avq_init: str = "rvq"
+    avq_steps: int | None = None
+    avq_batch_size: int | None = None
+    avq_lr: float | None = None
+    corpus_seed: int = 0
+    max_test_items: int | None = None
+    noise_fill: float = 0.0
+    quantiles: tuple[float, float] = (0.05, 0.95)
+    audio_sentence: int = 0
+
+    def __post_init__(self) -> None:
+        if self.avq_init not in ("scratch", "rvq"):
+            raise ValueError(f"avq_init must be 'scratch' or 'rvq', got {self.avq_init!r}")
+        if not self.seeds:
+            raise ValueError("seeds must not be empty")
+
+    def budget(self, method: str) -> tuple[int, int, float]:
+        """``(steps, batch_size, lr)`` of ``method``."""
+        if method == "AVQ":
+            return (self.steps if self.avq_steps is None else self.avq_steps,
+                    self.batch_size if self.avq_batch_size is None else self.avq_batch_size,
+                    self.lr if self.avq_lr is None else self.avq_lr)
+        return self.steps, self.batch_size, self.lr
+
+    def training_settings(self, method: str) -> dict[str, Any]:
+        """What determines one run besides its key (JSON-ready; validates the run cache)."""
+        steps, batch_size, lr = self.budget(method)
+        out: dict[str, Any] = {
+            "corpus": self.corpus, "corpus_seed": self.corpus_seed, "steps": steps, "batch_size": batch_size,
+            "lr": lr, "finetune_fraction": self.finetune_fraction, "finetune_lr_factor": self.finetune_lr_factor,
+            "replace_every": self.replace_every, "replace_until": self.replace_until,
+            "max_test_items": self.max_test_items, "noise_fill": self.noise_fill,
+        }
+        if method == "AVQ":
+            out["beam_width"] = self.beam_width
+            out["avq_init"] = self.avq_init
+            if self.avq_init == "rvq":
+                out["warm_start"] = self.training_settings("RVQ")
+        return out
+
+
+#: methods, in the order of the authors' files
+METHODS = ("AVQ", "RVQ", "PVQ")
+
+_RATES = (8.0, 9.6, 13.2, 16.4, 24.4, 32.0)
+
+PRESETS: dict[str, SpeechPreset] = {
+    "smoke": SpeechPreset(
+        name="smoke", corpus="smoke", bitrates=_RATES, seeds=(0,), steps=6, batch_size=64, lr=1e-2,
+        finetune_fraction=0.5, finetune_lr_factor=0.1, replace_every=2, replace_until=0.9, beam_width=2,
+        avq_steps=2, avq_batch_size=64, avq_lr=3e-3, max_test_items=2,
+        notes="pipeline check only: a few steps on the smoke corpus; the numbers mean nothing"),
+    "quick": SpeechPreset(
+        name="quick", corpus="quick", bitrates=_RATES, seeds=(0,), steps=1000, batch_size=256, lr=1e-2,
+        finetune_fraction=0.2, finetune_lr_factor=0.1, replace_every=50, replace_until=0.9, beam_width=8,
+        avq_steps=120, avq_batch_size=512, avq_lr=3e-3,
+        notes="minutes on a 2-core CPU: one seed, 1000 Adam steps per quantizer; AVQ starts from the trained "
+              "RVQ codebooks and trains 120 beam-search steps of 512 vectors with beam width 8"),
+    "paper": SpeechPreset(
+        name="paper", corpus="paper", bitrates=_RATES, seeds=(0, 1, 2), steps=20000, batch_size=256, lr=1e-3,
+        finetune_fraction=0.1, finetune_lr_factor=0.1, replace_every=1000, replace_until=0.9, beam_width=16,
+        avq_init="scratch",
+        notes="the paper's scale of training (tens of thousands of steps, beam width 16, every method from "
+              "scratch) on the larger corpus; a GPU is recommended"),
+}
+
+
+def get_preset(preset: str | SpeechPreset, overrides: Mapping[str, Any] | None = None) -> SpeechPreset:
+    """The :class:`SpeechPreset` named ``preset`` (``smoke``, ``quick`` or ``paper``), or ``preset``
+    itself, with the settings in ``overrides`` replaced (:func:`vqcore.experiments.common.get_preset`)."""
+    return common.get_preset(PRESETS, preset, overrides)
+
+
+def bitrate_label(bitrate: float) -> str:
+    """The authors' x label of a bitrate: ``8.0 -> "8 kbits/sec"``, ``9.6 -> "9.6 kbits/sec"``."""
+    return f"{float(bitrate):g} kbits/sec"
+
+
+@dataclass(frozen=True, order=True)
+class SpeechRunKey:
+    """One codec: method, bitrate (kbit/s), seed."""
+
+    method: str
+    bitrate: float
+    seed: int
+
+    @property
+    def name(self) -> str:
+        """File-name-safe identifier, e.g. ``AVQ-9.6kbps-s0``."""
+        return f"{self.method}-{self.bitrate:g}kbps-s{self.seed}"
+
+    @property
+    def run_seed(self) -> int:
+        """The seed of the run's training, from its name."""
+        return zlib.crc32(self.name.encode()) & 0x7FFFFFFF
+
+    @property
+    def warm_start(self) -> SpeechRunKey:
+        """The RVQ run at the same bitrate and seed (an AVQ run's warm start)."""
+        return SpeechRunKey("RVQ", self.bitrate, self.seed)
+
+
+def planned_runs(preset: str | SpeechPreset = "quick", seeds: Sequence[int] | None = None) -> list[SpeechRunKey]:
+    """Every run of the figure, RVQ before AVQ at each (bitrate, seed) for the warm start."""
+    p = get_preset(preset)
+    seeds = tuple(p.seeds if seeds is None else seeds)
+    return [SpeechRunKey(m, float(r), int(s)) for s in seeds for r in p.bitrates for m in ("RVQ", "PVQ", "AVQ")]

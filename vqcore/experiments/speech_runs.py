@@ -1,0 +1,143 @@
+"""One run of the speech coding experiment: train a codec, score it through its bitstream, store it.
+
+:class:`SpeechData` holds a preset's corpus: the training sub-vectors and the test utterances.
+:func:`run_one` trains one :class:`~vqcore.speech.codec.SpeechCodec` (:func:`train_codec`, every
+quantizer by :func:`vqcore.training.fit_quantizer`) and scores it (:func:`evaluate`, PESQ and
+pSNR of every test utterance through ``encode -> bytes -> decode``). A finished run lives in a
+:class:`~vqcore.experiments.common.RunCache`: its record ``<name>.json`` and its codec in
+:func:`~vqcore.speech.codec_io.save_codec`'s format at ``RunCache.tensors_path(key)``, written
+before the record (:func:`store_run`, :func:`stored_record`, :func:`stored_codec`).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..speech.allocation import FRAMES_PER_SECOND
+from ..speech.codec import SpeechCodec
+from ..speech.codec_io import load_codec, save_codec
+from ..speech.corpus import build_corpus
+from ..speech.metrics import pesq_wb, psnr
+from ..training import fit_quantizer
+from .common import RunCache
+from .speech_presets import SpeechPreset, SpeechRunKey
+
+__all__ = ["RUN_FORMAT", "SpeechData", "evaluate", "run_one", "store_run", "stored_codec", "stored_record",
+           "train_codec"]
+
+RUN_FORMAT = "vqcore-speech-run/1"
+
+
+class SpeechData:
+    """The corpus of a preset: training sub-vectors (normalized spectra) and the test utterances.
+
+    Attributes:
+        corpus: the :class:`~vqcore.speech.corpus.Corpus`.
+        train_sub: ``(T, 20, 16)`` float32, the normalized spectrum of every training frame.
+        train_frames: ``T``.
+        test_items, test_audio: the test utterances (at most ``preset.max_test_items``) and their audio.
+    """
+
+    def __init__(self, preset: SpeechPreset, cache_dir: str | Path | None, progress: bool) -> None:
+        self.corpus = build_corpus(preset.corpus, seed=preset.corpus_seed, cache_dir=cache_dir, progress=progress)
+        analyser = SpeechCodec(preset.bitrates[0], "rvq")  # the normalization does not depend on rate or method
+        spectra = [analyser.normalized_spectrum(a) for _, a in self.corpus.iter_audio("train")]
+        self.train_frames = sum(s.shape[0] for s in spectra)
+        self.train_sub = SpeechCodec.subvectors(torch.cat(spectra))  # (T, 20, 16)
+        items = self.corpus.items("test")
+        if preset.max_test_items is not None:
+            items = items[: preset.max_test_items]
+        self.test_items = items
+        self.test_audio = [self.corpus.load_audio(it) for it in items]
+
+    def vectors(self, codec: SpeechCodec) -> dict[str, torch.Tensor]:
+        """``{"b<bits>": (N, 16)}``: the training vectors of every quantizer of ``codec``."""
+        return codec.group_vectors(self.train_sub)
+
+    def describe(self) -> dict[str, Any]:
+        """The corpus, for the result files' ``meta["data"]``."""
+        m = self.corpus.manifest
+        secs = sum(it.num_samples for it in self.corpus.items("train")) / 16000
+        return {"name": "eSpeak NG synthetic English speech (vqcore.speech.corpus)", "preset": m["config"]["name"],
+                "corpus_seed": m["seed"], "espeak_version": m["espeak"]["version"], "sample_rate": m["sample_rate"],
+                "split": m["split"], "train_utterances": len(self.corpus.items("train")),
+                "train_seconds": round(secs, 1), "train_frames": self.train_frames,
+                "test_utterances": len(self.test_items), "test_items": [it.id for it in self.test_items]}
+
+
+def train_codec(key: SpeechRunKey, preset: SpeechPreset, data: SpeechData, device: torch.device,
+                warm: SpeechCodec | None = None) -> tuple[SpeechCodec, dict[str, Any]]:
+    """The codec of ``key``, every quantizer trained with the preset's two-phase recipe (from ``warm``'s
+    codebooks when given, else initialised from the data); and per quantizer the codebook entries
+    replaced and the last training loss."""
+    torch.manual_seed(key.run_seed)
+    codec = SpeechCodec(key.bitrate, key.method.lower(), beam_width=preset.beam_width,
+                        noise_fill=preset.noise_fill).to(device)
+    steps, batch_size, lr = preset.budget(key.method)
+    vectors = data.vectors(codec)
+    logs = {}
+    for i, (name, q) in enumerate(codec.quantizers.items()):
+        if warm is not None:
+            q.codebooks.data.copy_(warm.quantizers[name].codebooks.detach().to(q.codebooks))
+        log = fit_quantizer(q, vectors[name].to(device), steps, batch_size=batch_size, lr=lr,
+                            replace_every=preset.replace_every, replace_until=preset.replace_until,
+                            finetune_fraction=preset.finetune_fraction, finetune_lr_factor=preset.finetune_lr_factor,
+                            init=warm is None, seed=key.run_seed + 10 * i, progress=False, log_every=1)
+        logs[name] = {"replaced": sum(log.replaced), "final_train_loss": log.loss[-1] if log.loss else None}
+    codec.eval()
+    return codec, logs
+
+
+def evaluate(codec: SpeechCodec, data: SpeechData) -> dict[str, Any]:
+    """Per test utterance: PESQ and pSNR through the packed bitstream; the bytes, frames and bitrate sent."""
+    pesq_values, psnr_values, total_bits, total_frames = [], [], 0, 0
+    for audio in data.test_audio:
+        payload = codec.encode(audio)
+        expected = codec.packed_bytes(len(audio))
+        if len(payload) != expected:
+            raise RuntimeError(f"bitstream of {len(payload)} bytes, expected {expected}")
+        decoded = codec.decode(payload, length=len(audio))
+        pesq_values.append(pesq_wb(audio, decoded))
+        psnr_values.append(psnr(audio, decoded))
+        total_bits += len(payload) * 8
+        total_frames += codec.num_frames(len(audio))
+    return {"pesq": pesq_values, "psnr": psnr_values, "bytes_total": total_bits // 8, "frames_total": total_frames,
+            "measured_kbps": total_bits / total_frames * FRAMES_PER_SECOND / 1000}
+
+
+def run_one(key: SpeechRunKey, preset: SpeechPreset, data: SpeechData, device: torch.device,
+            warm: SpeechCodec | None = None) -> tuple[dict[str, Any], SpeechCodec]:
+    """Train and score the codec of ``key``: ``(its record, the codec)``."""
+    start = time.perf_counter()
+    codec, logs = train_codec(key, preset, data, device, warm)
+    train_s = time.perf_counter() - start
+    start = time.perf_counter()
+    scores = evaluate(codec, data)
+    eval_s = time.perf_counter() - start
+    record = {**scores, "test_items": [it.id for it in data.test_items], "train_seconds": round(train_s, 3),
+              "eval_seconds": round(eval_s, 3), "quantizers": logs, "bits_per_frame": codec.bits_per_frame,
+              "allocation": codec.allocation.describe(),
+              "warm_start": None if warm is None else key.warm_start.name,
+              "device": str(device), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return record, codec
+
+
+def store_run(cache: RunCache, key: SpeechRunKey, settings: Mapping[str, Any], record: Mapping[str, Any],
+              codec: SpeechCodec) -> Path:
+    """Store a finished run: the codec first, so that a record always has its codec; returns the record's path."""
+    save_codec(codec, cache.tensors_path(key))
+    return cache.put(key, settings, record)
+
+
+def stored_record(cache: RunCache, key: SpeechRunKey, settings: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The record of ``key`` if it was made with ``settings`` and its codec is stored, else None."""
+    return cache.get(key, settings, companions=(cache.SUFFIX,))
+
+
+def stored_codec(cache: RunCache, key: SpeechRunKey, device: torch.device | str = "cpu") -> SpeechCodec:
+    """The trained codec of a stored run, on ``device``."""
+    return load_codec(cache.tensors_path(key), device=device)
