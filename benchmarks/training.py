@@ -1,0 +1,82 @@
+"""Training speed: steps/second of our ResidualVQ (NSVQ estimator, Adam) and of vector-quantize-pytorch's ResidualVQ."""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from vqcore.quantizers.registry import build_quantizer
+
+from .config import BITS, DIM, STAGES, Sizes
+from .peers import vqp_residual_vq
+from .timing import Job, rates, round_robin
+
+
+def _ours_pass(model: torch.nn.Module, opt: torch.optim.Optimizer, batches: list[torch.Tensor]) -> None:
+    for x in batches:
+        x = x.detach().requires_grad_(True)
+        res = model(x)
+        loss = F.mse_loss(res.output, x) + res.loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def _peer_pass(model: torch.nn.Module, opt: torch.optim.Optimizer | None, batches: list[torch.Tensor]) -> None:
+    for x in batches:
+        x = x.detach().requires_grad_(True)
+        quantized, _, commit = model(x)
+        loss = F.mse_loss(quantized, x) + commit.sum()
+        if opt is not None:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if opt is not None:
+            opt.step()
+
+
+def _ours_job(data: torch.Tensor, batches: list[torch.Tensor], device: torch.device) -> Job:
+    model = build_quantizer("RVQ", DIM, STAGES * BITS, stages=STAGES).to(device)
+    model.init_from_data(data)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    return Job("vqcore.ResidualVQ", "vqcore", "ResidualVQ(64, 4, 8), NSVQ estimator, Adam(lr=1e-3)",
+               partial(_ours_pass, model, opt, batches), len(batches), device.type)
+
+
+def _peer_job(vqp: Any, batches: list[torch.Tensor], device: torch.device) -> Job:
+    model = vqp_residual_vq(vqp).to(device)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=1e-3) if params else None
+    description = ("ResidualVQ(dim=64, num_quantizers=4, codebook_size=256), default EMA codebooks (updated in "
+                   "forward) + commitment loss"
+                   + ("" if params else "; it has no trainable parameters, so no optimizer step"))
+    return Job("vector_quantize_pytorch.ResidualVQ", "vector_quantize_pytorch", description,
+               partial(_peer_pass, model, opt, batches), len(batches), device.type)
+
+
+def training_speed(vqp: Any, data: torch.Tensor, batch: int, sizes: Sizes, device: torch.device) -> dict[str, Any]:
+    """Steps/second on the same ``batch``-vector batches drawn from ``data`` (``(N, DIM)`` on ``device``);
+    ``vqp`` is vector_quantize_pytorch or None (then only ours is timed)."""
+    steps, repeats = sizes.train_steps, sizes.train_repeats
+    gen = torch.Generator().manual_seed(2)
+    batches = [data[torch.randint(data.shape[0], (batch,), generator=gen).to(data.device)] for _ in range(steps)]
+    out: dict[str, Any] = {
+        "what": f"training steps/second, batch {batch}: forward + backward (+ optimizer step) on the same "
+                "batches; the input requires grad (as the output of an encoder would); median of "
+                f"{repeats} passes of {steps} steps after a warm-up pass",
+        "batch": batch, "steps": steps,
+    }
+    jobs = [_ours_job(data, batches, device)]
+    if vqp is not None:
+        jobs.append(_peer_job(vqp, batches, device))
+    times = round_robin(jobs, repeats, device, "training speed")
+    for job in jobs:
+        median, best = rates(job.count, times[job.key])
+        out[job.key] = {"method": job.description, "steps_per_s_median": median, "steps_per_s_best": best}
+    if vqp is not None:
+        out["ratio_vqcore_over_peer"] = (out["vqcore.ResidualVQ"]["steps_per_s_median"]
+                                         / out["vector_quantize_pytorch.ResidualVQ"]["steps_per_s_median"])
+    return out
