@@ -4,18 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..data.sift import DEFAULT_C_DOG
-from .common import Preset
+from .fit_presets import FitPreset
 
-__all__ = ["AVQ_INITS", "PRESETS", "AnnPreset"]
-
-#: where AVQ proposed starts: from the trained RVQ proposed codebooks of its seed, or from data
-AVQ_INITS: tuple[str, ...] = ("rvq", "scratch")
+__all__ = ["PRESETS", "AnnPreset"]
 
 _SMOKE_IMAGES = ("brick", "camera", "chelsea", "coffee", "coins", "moon", "page", "text")
 
 
 @dataclass(frozen=True, kw_only=True)
-class AnnPreset(Preset):
+class AnnPreset(FitPreset):
     """The settings of the nearest-neighbour runs at one scale.
 
     Attributes:
@@ -44,27 +41,11 @@ class AnnPreset(Preset):
     n_learn: int
     stages: int
     bits_per_stage: int
-    beam_width: int
-    steps: int
-    batch_size: int
-    lr: float
-    finetune_fraction: float
-    finetune_lr_factor: float
-    replace_every: int
-    replace_until: float
-    avq_init: str
-    avq_steps: int
-    avq_batch_size: int
-    avq_lr: float
     faiss_beam: int
     rq_niter: int
     lsq_train_iters: int
     lsq_encode_ils_iters: int
     pq_niter: int
-
-    def __post_init__(self) -> None:
-        if self.avq_init not in AVQ_INITS:
-            raise ValueError(f"avq_init must be 'rvq' or 'scratch', got {self.avq_init!r}")
 
     @property
     def code_bits(self) -> int:

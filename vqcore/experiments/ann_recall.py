@@ -60,7 +60,7 @@ from ..io import results
 from .ann_baselines import BASELINES, describe_baselines, faiss_version, run_baseline
 from .ann_presets import PRESETS, AnnPreset
 from .ann_proposed import PROPOSED, describe_proposed, run_proposed
-from .common import RunCache, get_preset, parse_figures, resolve_device
+from .common import RunCache, get_preset, parse_figures, resolve_device, run_seeds
 from .registry import figure_ids, result_path
 
 logger = logging.getLogger(__name__)
@@ -340,9 +340,7 @@ def run_ann(figures: str | Iterable[str] | None, preset: str | AnnPreset, result
     """
     p = get_preset(PRESETS, preset, overrides)
     figs = parse_figures(figures, FIGURES)
-    seeds = [int(s) for s in (p.seeds if seeds is None else seeds)]
-    if not seeds:
-        raise ValueError("seeds: need at least one seed")
+    seeds = list(run_seeds(p, seeds))
     dev = resolve_device(device)
     t_start = time.perf_counter()
     data = prepare_data(p, seeds[0], cache_dir, dev)

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import os
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from ..quantizers.serialization import save as save_quantizer
 logger = logging.getLogger(__name__)
 
 __all__ = ["PRESET_NAMES", "Preset", "RunCache", "RunRecords", "Runner", "get_preset", "parse_figures",
-           "resolve_device"]
+           "resolve_device", "run_seeds", "stable_seed"]
 
 #: the scales every experiment has
 PRESET_NAMES: tuple[str, ...] = ("smoke", "quick", "paper")
@@ -106,6 +107,20 @@ def get_preset(presets: Mapping[str, P], preset: str | P, overrides: Mapping[str
             raise ValueError(f"overrides: unknown settings {unknown}")
         chosen = dataclasses.replace(chosen, **overrides)
     return chosen
+
+
+def run_seeds(preset: Preset, seeds: Iterable[int] | None = None) -> tuple[int, ...]:
+    """The seeds a runner uses: ``seeds`` when given, else the preset's; a ``ValueError`` naming
+    ``seeds`` when there are none."""
+    chosen = tuple(int(s) for s in (preset.seeds if seeds is None else seeds))
+    if not chosen:
+        raise ValueError("seeds: need at least one seed")
+    return chosen
+
+
+def stable_seed(name: str) -> int:
+    """The seed of the run called ``name``: CRC-32 of the name, 31 bits, the same on every machine."""
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
 
 
 class Runner(Protocol):

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ..models.image_vqvae import ImageVQVAE
 from ..quantizers import registry
 from ..quantizers.base import Quantizer, perplexity
-from .common import RunCache
+from .common import RunCache, stable_seed
 from .image_data import ImageData, image_data
 from .image_metrics import evaluate, metric_means, to_uint8
 from .image_presets import ImagePreset, get_image_preset
@@ -50,7 +50,7 @@ class ImageRunKey:
     @property
     def run_seed(self) -> int:
         """Seed of the run's initialisation, batches and NSVQ noise."""
-        return zlib.crc32(f"image-{self.name}".encode()) & 0x7FFFFFFF
+        return stable_seed(f"image-{self.name}")
 
 
 @dataclass

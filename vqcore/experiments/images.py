@@ -59,7 +59,7 @@ from tqdm.auto import tqdm
 
 from ..io import results
 from . import registry
-from .common import RunCache, parse_figures, resolve_device
+from .common import RunCache, parse_figures, resolve_device, run_seeds
 from .image_data import ImageData, image_data
 from .image_metrics import evaluate, tile_metrics
 from .image_presets import IMAGE_PRESETS, ImagePreset, get_image_preset
@@ -110,9 +110,7 @@ def run_images(figures: str | Iterable[str] | None = FIGURES, preset: str | Imag
     """
     p = get_image_preset(preset)
     figs = parse_figures(figures, FIGURES)
-    seeds = tuple(int(s) for s in (p.seeds if seeds is None else seeds))
-    if not seeds:
-        raise ValueError("seeds must hold at least one seed")
+    seeds = run_seeds(p, seeds)
     dev = resolve_device(device)
     results_dir = Path(results_dir)
     cache = RunCache(Path(cache_dir) if cache_dir is not None else results_dir / ".runs" / "images" / p.name,

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from . import registry
-from .common import parse_figures, resolve_device
+from .common import parse_figures, resolve_device, run_seeds
 from .interspeech_figures import CONSONANT_GROUPS, INDEX_X_KEY, TIME_X_KEY, VOWEL_GROUPS, WRITERS
 from .interspeech_presets import METHODS, PRESETS, InterspeechPreset, get_preset
 from .interspeech_runs import prepare_study, run_cache
@@ -79,9 +79,7 @@ def run_interspeech(figures: str | Iterable[str] | None, preset: str | Interspee
     """
     p = get_preset(preset)
     figs = parse_figures(figures, FIGURES)
-    seeds = tuple(int(s) for s in (p.seeds if seeds is None else seeds))
-    if not seeds:
-        raise ValueError("seeds must hold at least one seed")
+    seeds = run_seeds(p, seeds)
     dev = resolve_device(device)
     written: list[Path] = []
     if "sfvq2d" in figs:

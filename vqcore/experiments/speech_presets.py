@@ -6,18 +6,18 @@ has the ``smoke``, ``quick`` and ``paper`` scales. A run is one codec, :class:`S
 """
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from . import common
+from .fit_presets import FitPreset
 
 __all__ = ["METHODS", "PRESETS", "SpeechPreset", "SpeechRunKey", "bitrate_label", "get_preset", "planned_runs"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class SpeechPreset(common.Preset):
+class SpeechPreset(FitPreset):
     """Settings of the speech coding experiment (everything that determines a result but the run's key).
 
     ``steps`` Adam steps of ``batch_size`` vectors per quantizer at ``lr``; the last
@@ -31,18 +31,6 @@ class SpeechPreset(common.Preset):
 
     corpus: str
     bitrates: tuple[float, ...]
-    steps: int
-    batch_size: int
-    lr: float
-    finetune_fraction: float
-    finetune_lr_factor: float
-    replace_every: int
-    replace_until: float
-    beam_width: int
-    avq_init: str = "rvq"
-    avq_steps: int | None = None
-    avq_batch_size: int | None = None
-    avq_lr: float | None = None
     corpus_seed: int = 0
     max_test_items: int | None = None
     noise_fill: float = 0.0
@@ -50,34 +38,14 @@ class SpeechPreset(common.Preset):
     audio_sentence: int = 0
 
     def __post_init__(self) -> None:
-        if self.avq_init not in ("scratch", "rvq"):
-            raise ValueError(f"avq_init must be 'scratch' or 'rvq', got {self.avq_init!r}")
+        super().__post_init__()
         if not self.seeds:
             raise ValueError("seeds must not be empty")
 
-    def budget(self, method: str) -> tuple[int, int, float]:
-        """``(steps, batch_size, lr)`` of ``method``."""
-        if method == "AVQ":
-            return (self.steps if self.avq_steps is None else self.avq_steps,
-                    self.batch_size if self.avq_batch_size is None else self.avq_batch_size,
-                    self.lr if self.avq_lr is None else self.avq_lr)
-        return self.steps, self.batch_size, self.lr
-
-    def training_settings(self, method: str) -> dict[str, Any]:
-        """What determines one run besides its key (JSON-ready; validates the run cache)."""
-        steps, batch_size, lr = self.budget(method)
-        out: dict[str, Any] = {
-            "corpus": self.corpus, "corpus_seed": self.corpus_seed, "steps": steps, "batch_size": batch_size,
-            "lr": lr, "finetune_fraction": self.finetune_fraction, "finetune_lr_factor": self.finetune_lr_factor,
-            "replace_every": self.replace_every, "replace_until": self.replace_until,
-            "max_test_items": self.max_test_items, "noise_fill": self.noise_fill,
-        }
-        if method == "AVQ":
-            out["beam_width"] = self.beam_width
-            out["avq_init"] = self.avq_init
-            if self.avq_init == "rvq":
-                out["warm_start"] = self.training_settings("RVQ")
-        return out
+    def own_settings(self) -> dict[str, Any]:
+        """The corpus and the codec settings that determine every run (see :meth:`FitPreset.training_settings`)."""
+        return {"corpus": self.corpus, "corpus_seed": self.corpus_seed, "max_test_items": self.max_test_items,
+                "noise_fill": self.noise_fill}
 
 
 #: methods, in the order of the authors' files
@@ -133,7 +101,7 @@ class SpeechRunKey:
     @property
     def run_seed(self) -> int:
         """The seed of the run's training, from its name."""
-        return zlib.crc32(self.name.encode()) & 0x7FFFFFFF
+        return common.stable_seed(self.name)
 
     @property
     def warm_start(self) -> SpeechRunKey:

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +55,7 @@ from ..quantizers.base import Quantizer
 from ..quantizers.registry import build_quantizer
 from ..training import fit_quantizer
 from . import registry
-from .common import RunCache, get_preset, parse_figures, resolve_device
+from .common import RunCache, get_preset, parse_figures, resolve_device, run_seeds, stable_seed
 from .toy_presets import TOY_PRESETS, ToyPreset
 
 logger = logging.getLogger(__name__)
@@ -102,7 +101,7 @@ class RunKey:
     @property
     def run_seed(self) -> int:
         """Seed of the run's initialisation, batches and NSVQ noise (stable across machines)."""
-        return zlib.crc32(self.name.encode()) & 0x7FFFFFFF
+        return stable_seed(self.name)
 
 
 def _dimension_file(files: Sequence[str], dim: int) -> str:
@@ -332,9 +331,7 @@ def run_toy(figures: str | Iterable[str] | None = None, preset: str | ToyPreset 
     """
     p = get_preset(TOY_PRESETS, preset)
     figs = parse_figures(figures, FIGURES)
-    seeds = tuple(int(s) for s in (p.seeds if seeds is None else seeds))
-    if not seeds:
-        raise ValueError("seeds: at least one seed is needed")
+    seeds = run_seeds(p, seeds)
     dev = resolve_device(device)
     results_dir = Path(results_dir)
     cache = _run_cache(cache_dir if cache_dir is not None else results_dir / ".runs" / "toy" / p.name)

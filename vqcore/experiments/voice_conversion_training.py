@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from ..quantizers.registry import build_quantizer
 from ..quantizers.space_filling import SpaceFillingVQ
 from ..speech.logmel import LogMel
 from ..training import growth_schedule
+from .common import stable_seed
 from .interspeech_presets import METHODS, InterspeechPreset
 
 __all__ = ["Utterance", "build_model", "evaluate_model", "load_speech", "train_voice_conversion"]
@@ -81,7 +81,7 @@ def _batches(train: list[Utterance], speaker_ids: dict[str, int], p: Interspeech
 
 
 def _run_seed(method: str, seed: int) -> int:
-    return zlib.crc32(f"interspeech-{method}-s{seed}".encode()) & 0x7FFFFFFF
+    return stable_seed(f"interspeech-{method}-s{seed}")
 
 
 def build_model(method: str, p: InterspeechPreset, num_speakers: int) -> VoiceConversionVQVAE:
