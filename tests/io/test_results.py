@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vqcore.io import results
+from vqcore.io import result_meta, results
 from vqcore.io.results import ResultFile, ResultsError, Series
 
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
@@ -357,16 +357,16 @@ def test_load_dir_refuses_a_broken_file(tmp_path):
 # -- summarize and make_meta ---------------------------------------------------------------------
 
 def test_summarize_pooled():
-    s = results.summarize(list(range(101)))
+    s = result_meta.summarize(list(range(101)))
     assert s == (50.0, 5.0, 95.0)
     assert all(type(v) is float for v in s)
-    s = results.summarize(np.arange(101.0), quantiles=(0.25, 0.75))
+    s = result_meta.summarize(np.arange(101.0), quantiles=(0.25, 0.75))
     assert (s.low, s.high) == (25.0, 75.0)
 
 
 def test_summarize_along_axis_feeds_a_series():
     items = np.stack([np.arange(101.0), 2 * np.arange(101.0)], axis=1)  # 101 items x 2 bitrates
-    s = results.summarize(items, axis=0)
+    s = result_meta.summarize(items, axis=0)
     assert s.mean == [50.0, 100.0] and s.low == [5.0, 10.0] and s.high == [95.0, 190.0]
     r = ResultFile(metric="M", x_key="VQ Bitrate", x=["4 bits", "8 bits"],
                    series={"A": Series(mean=s.mean, low=s.low, high=s.high)})
@@ -375,7 +375,7 @@ def test_summarize_along_axis_feeds_a_series():
 
 def test_summarize_accepts_tensor():
     torch = pytest.importorskip("torch")
-    assert results.summarize(torch.arange(101.0)).mean == 50.0
+    assert result_meta.summarize(torch.arange(101.0)).mean == 50.0
 
 
 @pytest.mark.parametrize("samples,quantiles", [
@@ -384,11 +384,11 @@ def test_summarize_accepts_tensor():
 ])
 def test_summarize_refuses_bad_input(samples, quantiles):
     with pytest.raises(ValueError):
-        results.summarize(samples, quantiles=quantiles)
+        result_meta.summarize(samples, quantiles=quantiles)
 
 
 def test_make_meta():
-    meta = results.make_meta("smoke", range(3), "cpu", (0.05, 0.95), "test items", data="toy", wall_time_s=1.5)
+    meta = result_meta.make_meta("smoke", range(3), "cpu", (0.05, 0.95), "test items", data="toy", wall_time_s=1.5)
     assert meta["preset"] == "smoke" and meta["seeds"] == [0, 1, 2] and meta["device"] == "cpu"
     assert meta["quantiles"] == [0.05, 0.95] and meta["over"] == "test items"
     assert meta["data"] == "toy" and meta["wall_time_s"] == 1.5
@@ -402,9 +402,9 @@ def test_make_meta():
     r = results.validate({**sample(), "meta": meta})
     assert r.meta == meta
     with pytest.raises(ValueError, match="date"):
-        results.make_meta("smoke", [0], "cpu", date="yesterday")
+        result_meta.make_meta("smoke", [0], "cpu", date="yesterday")
     with pytest.raises(ValueError):
-        results.make_meta("smoke", [0], "cpu", quantiles=(0.95, 0.05))
+        result_meta.make_meta("smoke", [0], "cpu", quantiles=(0.95, 0.05))
 
 
 def test_module_imports_no_pandas_until_needed():

@@ -56,7 +56,7 @@ import torch
 
 from ..data.sift import SiftSets, build_sift_sets
 from ..eval.ann import POWERS_OF_TEN, POWERS_OF_TWO, asymmetric_ranks, recall_at
-from ..io import results
+from ..io import result_meta, results
 from .ann_baselines import BASELINES, describe_baselines, faiss_version, run_baseline
 from .ann_presets import PRESETS, AnnPreset
 from .ann_proposed import PROPOSED, describe_proposed, run_proposed
@@ -65,9 +65,10 @@ from .registry import figure_ids, result_path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BASELINES", "FIGURES", "PRESETS", "PROPOSED", "RUN_FORMAT", "AnnData", "AnnOutcome", "AnnPreset",
-           "AnnRun", "AnnRunKey", "AnnRuns", "compute_runs", "figure_methods", "prepare_data", "run_ann",
-           "write_figure"]
+__all__ = [
+    "FIGURES", "RUN_FORMAT", "AnnData", "AnnOutcome", "AnnRun", "AnnRunKey", "AnnRuns", "compute_runs",
+    "figure_methods", "prepare_data", "run_ann", "write_figure",
+]
 
 #: the figures this module makes (from :mod:`vqcore.experiments.registry`)
 FIGURES: tuple[str, ...] = figure_ids(f"{__name__}:run_ann")
@@ -259,7 +260,7 @@ def _series(figure: str, outcome: AnnOutcome, n_base: int) -> dict[str, Any]:
     capped = [min(int(t), n_base) for t in depths]
     for m in methods_p:
         per_seed = np.array([recall_at(r.ranks, capped) for r in outcome.proposed[m]])
-        s = results.summarize(per_seed, axis=0, quantiles=_QUANTILES)
+        s = result_meta.summarize(per_seed, axis=0, quantiles=_QUANTILES)
         out[f"Mean ({m} proposed)"] = s.mean
         out[f"Quantile Low ({m} proposed)"] = s.low
         out[f"Quantile High ({m} proposed)"] = s.high
@@ -303,7 +304,7 @@ def write_figure(figure: str, results_dir: str | os.PathLike, p: AnnPreset, devi
                  outcome: AnnOutcome, wall_s: float) -> Path:
     """Write the result file of ``figure`` (its series and meta) under ``results_dir``; returns its path."""
     methods = {**describe_proposed(p), **describe_baselines(p)}
-    meta = results.make_meta(p.name, outcome.seeds, device, quantiles=_QUANTILES, over="training seeds",
+    meta = result_meta.make_meta(p.name, outcome.seeds, device, quantiles=_QUANTILES, over="training seeds",
                              figure=figure, paper="icassp2023", notes=p.notes, data=_data_meta(p, data),
                              settings=_settings_meta(p), methods=_drawn_in(methods, figure),
                              runs=_drawn_in(outcome.infos(), figure), wall_time_s=round(wall_s, 2),

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..eval import complexity
-from ..io import results
+from ..io import result_meta, results
 from . import registry
 from .common import PRESET_NAMES, Preset, parse_figures
 
@@ -54,7 +54,7 @@ def complexity_result(figure: str, precision: str = "single", preset: str | Pres
     start = time.perf_counter()
     table = complexity.complexity_table(key, precision)
     result = results.validate(table, f"complexity table {key}")
-    result.meta = results.make_meta(
+    result.meta = result_meta.make_meta(
         preset, [], "cpu", over="not applicable: deterministic values from the complexity model",
         figure=key, paper=registry.figure(key).paper, precision=precision,
         model="vqcore.eval.complexity: ITU-T STL 2009 weights, log10 of WMOPS per encoded vector",

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..io import results
+from ..io import result_meta, results
 from ..io.atomic import atomic_write_bytes
 from . import registry
 from .common import parse_figures
@@ -49,7 +49,7 @@ def _spread(values: np.ndarray, quantiles: tuple[float, float], tile_images: Seq
             ) -> tuple[results.Series, dict[str, list[float]], dict[str, list[float]]]:
     """From one method's per-tile ``values`` ``(seeds, bitrates, tiles)``: the band over seeds of the
     per-seed means, the mean per test image, and the 25 % / 75 % quantiles over the pooled tiles."""
-    summary = results.summarize(values.mean(-1), axis=0, quantiles=quantiles)
+    summary = result_meta.summarize(values.mean(-1), axis=0, quantiles=quantiles)
     owners = np.asarray(tile_images)
     per_image = {name: values[:, :, owners == name].mean(axis=(0, 2)).round(5).tolist()
                  for name in dict.fromkeys(tile_images)}
@@ -116,7 +116,7 @@ def assemble(figure: str, preset: ImagePreset, seeds: Sequence[int], runs: Image
     compute = sum(r["train_seconds"] + r["eval_seconds"] for r in runs.records.values())
     compute += sum(i["train_seconds"] for i in runs.autoencoders.values())
     f = 2 ** preset.downsampling
-    meta = results.make_meta(
+    meta = result_meta.make_meta(
         preset.name, seeds, device, quantiles=preset.quantiles, over=_OVER, per_image=per_image,
         per_image_definition="per method and test image: the mean over its tiles and the seeds, per bitrate",
         tile_quantiles=tile_q,

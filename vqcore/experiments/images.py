@@ -66,24 +66,7 @@ from .image_presets import IMAGE_PRESETS, ImagePreset, get_image_preset
 from .image_results import METHODS, assemble, example_file, figure_file, load_examples, write_examples
 from .image_training import RUN_FORMAT, ImageRunKey, ImageRuns, build_model, planned_runs, train_seed
 
-__all__ = [
-    "FIGURES",
-    "IMAGE_PRESETS",
-    "METHODS",
-    "ImageData",
-    "ImagePreset",
-    "ImageRunKey",
-    "build_model",
-    "evaluate",
-    "example_file",
-    "figure_file",
-    "get_image_preset",
-    "image_data",
-    "load_examples",
-    "planned_runs",
-    "run_images",
-    "tile_metrics",
-]
+__all__ = ["FIGURES", "run_images"]
 
 #: the figures this module makes (those the registry gives to :func:`run_images`)
 FIGURES: tuple[str, ...] = registry.figure_ids(f"{__name__}:run_images")

@@ -29,25 +29,7 @@ from .interspeech_runs import prepare_study, run_cache
 from .sfvq_2d import gaussian_2d, pentagon_corners, quantizer_2d_path, uniform_pentagon, write_sfvq_2d
 from .voice_conversion_training import train_voice_conversion
 
-__all__ = [
-    "CONSONANT_GROUPS",
-    "FIGURES",
-    "FILES",
-    "INDEX_X_KEY",
-    "METHODS",
-    "PRESETS",
-    "TIME_X_KEY",
-    "VOWEL_GROUPS",
-    "InterspeechPreset",
-    "figure_files",
-    "gaussian_2d",
-    "get_preset",
-    "pentagon_corners",
-    "quantizer_2d_path",
-    "run_interspeech",
-    "train_voice_conversion",
-    "uniform_pentagon",
-]
+__all__ = ["FIGURES", "FILES", "figure_files", "run_interspeech"]
 
 #: the figures this runner makes, in the registry's order
 FIGURES: tuple[str, ...] = registry.figure_ids(f"{__name__}:run_interspeech")

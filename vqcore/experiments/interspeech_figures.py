@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..eval.index_divergence import adjacent_divergence, class_histograms, permuted_adjacent_divergence
-from ..io import results
+from ..io import result_meta, results
 from ..quantizers.serialization import save as save_quantizer
 from . import registry
 from .interspeech_presets import METHODS
@@ -70,7 +70,7 @@ def _shared_meta(study: PhoneStudy) -> dict[str, Any]:
 
 
 def _one_model_meta(study: PhoneStudy, figure: str) -> dict[str, Any]:
-    return results.make_meta(study.preset.name, [study.record_seed], study.device, figure=figure, over=_ONE_MODEL,
+    return result_meta.make_meta(study.preset.name, [study.record_seed], study.device, figure=figure, over=_ONE_MODEL,
                              **_shared_meta(study))
 
 
@@ -139,9 +139,9 @@ def write_adjacent_index_divergence(study: PhoneStudy, results_dir: str | os.Pat
     series = {}
     for name, values in per_seed.items():
         if not name.endswith("used indices"):
-            summary = results.summarize(values, quantiles=p.quantiles)
+            summary = result_meta.summarize(values, quantiles=p.quantiles)
             series[name] = results.Series(mean=[summary.mean], low=[summary.low], high=[summary.high])
-    meta = results.make_meta(
+    meta = result_meta.make_meta(
         p.name, study.seeds, study.device, quantiles=p.quantiles, figure=figure,
         over="seeds (one trained model per seed and method; the value of a seed is over all test frames)",
         metric_definition=(f"mean Jensen-Shannon divergence (bits) between the TIMIT-phone distributions of "

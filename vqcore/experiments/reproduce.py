@@ -56,7 +56,7 @@ def run_notebooks(names: Sequence[str], results_dir: str | Path, executed_dir: s
 
 
 def run_experiments(figures: Sequence[str], preset: str, results_dir: str | Path, device: str | torch.device, *,
-                progress: bool = True) -> list[Path]:
+                    progress: bool = True) -> list[Path]:
     """Call the runner of each group of ``figures`` (:func:`~vqcore.experiments.registry.runner_groups`:
     the runners in the papers' order) with the one runner signature; returns every file written."""
     written: list[Path] = []

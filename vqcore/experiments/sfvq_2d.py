@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..io import results
+from ..io import result_meta, results
 from ..quantizers.base import Quantizer
 from ..quantizers.registry import build_quantizer
 from ..quantizers.serialization import save as save_quantizer
@@ -23,8 +23,9 @@ from ..training import fit_quantizer, fit_sfvq
 from . import registry
 from .interspeech_presets import InterspeechPreset
 
-__all__ = ["DATA_2D", "MODELS_DIR", "gaussian_2d", "pentagon_corners", "quantizer_2d_path", "uniform_pentagon",
-           "write_sfvq_2d"]
+__all__ = [
+    "DATA_2D", "gaussian_2d", "pentagon_corners", "quantizer_2d_path", "uniform_pentagon", "write_sfvq_2d",
+]
 
 FIGURE = "sfvq2d"
 #: the folder of the trained quantizers, relative to the results folder
@@ -93,7 +94,7 @@ def write_sfvq_2d(p: InterspeechPreset, results_dir: str | os.PathLike, seed: in
             values.setdefault(f"{m} ({data})", []).append(v)
         for method, q in models.items():
             save_quantizer(q.cpu(), quantizer_2d_path(results_dir, data, method, bits))
-    meta = results.make_meta(
+    meta = result_meta.make_meta(
         p.name, [seed], device, over="a single training run per point (no band)",
         paper=registry.figure(FIGURE).paper, figure=FIGURE,
         data={"Gaussian": "standard 2-D Gaussian", "Pentagon": "uniform in a regular pentagon of circumradius 1",

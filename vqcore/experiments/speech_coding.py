@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..io import results
+from ..io import result_meta, results
 from . import registry
 from .common import RunCache, parse_figures, resolve_device
 from .speech_players import AUDIO_DIR, read_players, write_players
@@ -69,19 +69,7 @@ logger = logging.getLogger(__name__)
 
 # the presets, the run keys and the players are defined beside this module; the runner's users
 # (the figure notebook) find them here too
-__all__ = [
-    "AUDIO_DIR",
-    "FIGURES",
-    "METHODS",
-    "PRESETS",
-    "SpeechPreset",
-    "SpeechRunKey",
-    "bitrate_label",
-    "get_preset",
-    "planned_runs",
-    "read_players",
-    "run_speech_coding",
-]
+__all__ = ["FIGURES", "run_speech_coding"]
 
 #: the figures this module makes (from :mod:`vqcore.experiments.registry`)
 FIGURES: tuple[str, ...] = registry.figure_ids(f"{__name__}:run_speech_coding")
@@ -134,7 +122,7 @@ def _meta(metric: str, preset: SpeechPreset, seeds: Sequence[int], records: Mapp
                 for m in METHODS for r in preset.bitrates}
     avq = ("AVQ starts from the trained RVQ codebooks of the same bitrate and seed, then trains with beam-search "
            "encoding" if preset.avq_init == "rvq" else "AVQ starts like the others")
-    return results.make_meta(
+    return result_meta.make_meta(
         preset.name, seeds, device, quantiles=preset.quantiles,
         over=f"(test utterance, seed) pairs: {len(data.test_items)} held-out utterances x {len(seeds)} seed(s)",
         figure="1", paper="icassp2023", data=data.describe(), metric_definition=_METRICS[metric][0],
@@ -156,7 +144,7 @@ def _assemble(metric: str, preset: SpeechPreset, seeds: Sequence[int],
     for m in METHODS:
         per_rate = [[v for s in seeds for v in records[SpeechRunKey(m, float(r), int(s))][field]]
                     for r in preset.bitrates]
-        summary = results.summarize(np.array(per_rate).T, axis=0, quantiles=preset.quantiles)
+        summary = result_meta.summarize(np.array(per_rate).T, axis=0, quantiles=preset.quantiles)
         series[m] = results.Series(mean=summary.mean, low=summary.low, high=summary.high)
     return results.ResultFile(metric=metric, x_key="Sampling Rate", x=[bitrate_label(r) for r in preset.bitrates],
                               series=series, meta=_meta(metric, preset, seeds, records, device, data, wall))

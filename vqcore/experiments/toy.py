@@ -49,7 +49,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ..io import results
+from ..io import result_meta, results
 from ..data.gaussian import gaussian_dataset
 from ..quantizers.base import Quantizer
 from ..quantizers.registry import build_quantizer
@@ -234,7 +234,7 @@ def _assemble(figure: str, kind: str, dim: int, preset: ToyPreset, seeds: Sequen
         compute += sum(records[RunKey(kind, dim, method, b, s)]["train_seconds"]
                        + records[RunKey(kind, dim, method, b, s)]["eval_seconds"]
                        for b in preset.bitrates for s in seeds)
-        summary = results.summarize(per_seed, axis=0, quantiles=preset.quantiles)
+        summary = result_meta.summarize(per_seed, axis=0, quantiles=preset.quantiles)
         series[method] = results.Series(mean=summary.mean, low=summary.low, high=summary.high)
     split = gaussian_dataset(kind, dim, 1, 1, seed=seeds[0])
     data = split.describe()
@@ -242,7 +242,7 @@ def _assemble(figure: str, kind: str, dim: int, preset: ToyPreset, seeds: Sequen
         data.pop(k)
     data.update(num_train=preset.num_train, num_test=preset.num_test, test_energy=energy,
                 test_energy_definition="mean over seeds and test vectors of ||x||^2")
-    meta = results.make_meta(
+    meta = result_meta.make_meta(
         preset.name, seeds, device, quantiles=preset.quantiles,
         over="seeds (one test-set MSE per seed; each seed draws its own training and test sets, "
              "initialisation, batches and NSVQ noise)",

@@ -68,23 +68,7 @@ from .mdct import MDCT
 
 # the frame layout and the bit allocation live in vqcore.speech.allocation; the codec's users
 # find them here too
-__all__ = [
-    "BAND_WIDTHS",
-    "BITRATES",
-    "FRAMES_PER_SECOND",
-    "FRAME_SIZE",
-    "METHODS",
-    "NUM_SUBVECTORS",
-    "SAMPLE_RATE",
-    "SHAPE_LEVELS_DB",
-    "SIDE_BITS",
-    "STAGES",
-    "SUBVECTOR_DIM",
-    "BitAllocation",
-    "SpeechCodec",
-    "bit_allocation",
-    "bit_allocation_markdown",
-]
+__all__ = ["METHODS", "SHAPE_LEVELS_DB", "SpeechCodec"]
 
 GAIN_MIN_DB = -84.0
 GAIN_STEP_DB = 1.5

@@ -46,24 +46,7 @@ logger = logging.getLogger(__name__)
 
 # the script (vqcore.speech.script), the synthesis of one utterance (vqcore.speech.synthesis) and
 # the WAV files (vqcore.speech.wav) are the corpus' parts; its users find their names here too
-__all__ = [
-    "PRESETS",
-    "SAMPLE_RATE",
-    "SENTENCES",
-    "SFVQ_SENTENCE",
-    "SPEAKERS",
-    "Corpus",
-    "CorpusConfig",
-    "Item",
-    "Segment",
-    "Speaker",
-    "active_level_db",
-    "build_corpus",
-    "default_cache_dir",
-    "read_wav",
-    "synthesize_item",
-    "wav_bytes",
-]
+__all__ = ["PRESETS", "Corpus", "CorpusConfig", "Item", "build_corpus", "default_cache_dir"]
 
 #: bump when the synthesis or alignment changes, so cached corpora are rebuilt
 CORPUS_FORMAT = 1
