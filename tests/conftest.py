@@ -36,13 +36,9 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def reference_dir(repo_root: Path) -> Path:
-    """The authors' published results, ``../shared/reference`` beside the repository (read, never copied).
-
-    Tests that need it are skipped where it is absent.
-    """
-    path = (repo_root.parent / "shared" / "reference").resolve()
-    if not path.is_dir():
-        pytest.skip(f"the authors' reference results are not at {path}")
+    """The authors' published results: the byte-identical copies in ``reference/`` (see its README)."""
+    path = repo_root / "reference"
+    assert path.is_dir(), f"the authors' reference results are missing from {path}"
     return path
 
 

@@ -21,8 +21,8 @@ NOTEBOOKS = REPO / "notebooks"
 RESULTS = REPO / "Results"
 #: every notebook the registry names, once each, in the papers' order
 FIGURE_NOTEBOOKS = list(dict.fromkeys(f.notebook for f in registry.FIGURES))
-PARAMETERS = {"results_dir": "../Results", "reference_dir": None, "preset": "quick", "device": "auto",
-              "seed": 0, "run_experiment": False}
+PARAMETERS = {"results_dir": "../Results", "reference_dir": "../reference/icassp2023", "preset": "quick",
+              "device": "auto", "seed": 0, "run_experiment": False}
 #: Figures 2a, 2b, 3 (toy), then 4c and 6b (complexity)
 RECORD_FILES = [rel for fid in ("2a", "2b", "3", "4c", "6b") for rel in registry.figure(fid).files]
 #: figures 4a and 4b, checked for validity with the others; their orderings in tests/experiments/test_images.py
@@ -67,7 +67,12 @@ def test_notebook_is_committed_clean_with_its_parameters(name):
     assert len(tagged) == 1
     namespace: dict = {}
     exec(tagged[0].source, namespace)  # noqa: S102 - our own parameter cell
-    assert {k: namespace[k] for k in PARAMETERS} == PARAMETERS
+    expected = dict(PARAMETERS)
+    if registry.FIGURES[[f.notebook for f in registry.FIGURES].index(name)].paper != "icassp2023":
+        expected["reference_dir"] = None  # the Interspeech paper published no result files
+    assert {k: namespace[k] for k in expected} == expected
+    if expected["reference_dir"] is not None:
+        assert (NOTEBOOKS / expected["reference_dir"]).is_dir(), "the default reference_dir must exist"
     assert any(c.cell_type == "markdown" and "Conclusion" in c.source for c in nb.cells)
 
 
@@ -75,7 +80,7 @@ def test_notebook_is_committed_clean_with_its_parameters(name):
 @pytest.mark.parametrize("name", FIGURE_NOTEBOOKS)
 def test_notebook_runs_the_smoke_experiment_and_overlays_the_paper(name, tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel inherits it; much faster on a busy CPU
-    reference = (REPO.parent / "shared" / "reference" / "icassp2023").resolve()
+    reference = (REPO / "reference" / "icassp2023").resolve()
     results_dir = tmp_path / "Results"
     nb = execute(name, tmp_path, results_dir=str(results_dir), preset="smoke", run_experiment=True,
                  reference_dir=str(reference) if reference.is_dir() else None)

@@ -1,7 +1,7 @@
 """The papers' complexity model (vqcore.eval.complexity) and the ``vqcore complexity`` command.
 
 The figure values are checked against the authors' published JSON files, read at
-test time from ``../shared/reference/icassp2023`` (relative to the repository root);
+test time from ``reference/icassp2023`` (the vendored copies in the repository);
 no published number is copied into the project.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from vqcore.eval import complexity as cx
 from vqcore.cli import main
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parents[2] / "reference"
 PUBLISHED = {
     "4c": REFERENCE / "icassp2023" / "Figure 4" / "Complexity_Fig4-c.json",
     "6b": REFERENCE / "icassp2023" / "Figure 6" / "Complexity_Fig6-b.json",

@@ -259,7 +259,7 @@ def test_notebook_ends_with_its_conclusion():
 def test_notebook_plots_the_results_of_record_and_overlays_the_paper(tmp_path):
     """What the book build does (run from the notebook's folder), with the authors' files overlaid
     when they are present (test_notebooks.py runs it with its defaults alone)."""
-    reference = (REPO.parent / "shared" / "reference" / "icassp2023").resolve()
+    reference = (REPO / "reference" / "icassp2023").resolve()
     params = {"reference_dir": str(reference)} if reference.is_dir() else {}
     nb = execute("fig5_6a_ann", tmp_path, **params)
     assert has_image(nb)

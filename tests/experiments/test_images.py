@@ -16,7 +16,7 @@ from vqcore.experiments import image_results, image_training, images, registry
 from vqcore.models.image_vqvae import ImageVQVAE
 
 REPO = Path(__file__).resolve().parents[2]
-REFERENCE = (REPO.parent / "shared" / "reference" / "icassp2023" / "Figure 4").resolve()
+REFERENCE = (REPO / "reference" / "icassp2023" / "Figure 4").resolve()
 SMOKE = images.get_image_preset("smoke")
 
 

@@ -26,7 +26,7 @@ from tests.helpers import need
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "Results"
-REFERENCE = (REPO.parent / "shared" / "reference" / "icassp2023" / "Figure 1").resolve()
+REFERENCE = (REPO / "reference" / "icassp2023" / "Figure 1").resolve()
 LABELS = ["8 kbits/sec", "9.6 kbits/sec", "13.2 kbits/sec", "16.4 kbits/sec", "24.4 kbits/sec", "32 kbits/sec"]
 METHODS = ["AVQ", "RVQ", "PVQ"]
 

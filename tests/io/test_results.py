@@ -15,7 +15,7 @@ import pytest
 from vqcore.io import result_meta, results
 from vqcore.io.results import ResultFile, ResultsError, Series
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parents[2] / "reference"
 REFERENCE_FILES = sorted(REFERENCE.rglob("*.json")) if REFERENCE.is_dir() else []
 
 
@@ -43,7 +43,7 @@ def leftovers(folder: Path, keep: set[str]) -> list[str]:
 
 # -- the authors' files --------------------------------------------------------------------------
 
-@pytest.mark.skipif(not REFERENCE_FILES, reason="../shared/reference is not present")
+@pytest.mark.skipif(not REFERENCE_FILES, reason="reference/ is not present")
 @pytest.mark.parametrize("path", REFERENCE_FILES, ids=_ref_id)
 def test_reference_file_round_trips(path, tmp_path):
     text = path.read_text(encoding="utf-8")
@@ -63,7 +63,7 @@ def test_reference_file_round_trips(path, tmp_path):
     assert results.load(written).to_dict() == original
 
 
-@pytest.mark.skipif(not REFERENCE_FILES, reason="../shared/reference is not present")
+@pytest.mark.skipif(not REFERENCE_FILES, reason="reference/ is not present")
 def test_load_dir_and_find_on_reference():
     tree = results.load_dir(REFERENCE)
     assert sorted(tree) == sorted(_ref_id(p) for p in REFERENCE_FILES)

@@ -35,15 +35,17 @@ def run_notebooks(names: Sequence[str], results_dir: str | Path, executed_dir: s
                   progress: bool = True) -> list[Path]:
     """Execute the notebooks ``names`` (``notebooks/<name>.ipynb``) with papermill, from their own
     folder, with ``run_experiment=False`` and ``results_dir`` (made absolute); returns the
-    executed copies under ``executed_dir``."""
+    executed copies under ``executed_dir``. ``reference_dir`` replaces the notebooks' own default
+    (the repository's ``reference/`` folder of published results) when given."""
     import papermill as pm
 
     nb_dir = Path(notebooks_dir) if notebooks_dir is not None else repository_root() / "notebooks"
     out_dir = Path(executed_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     params = {"results_dir": str(Path(results_dir).resolve()), "preset": preset, "device": device,
-              "run_experiment": False,
-              "reference_dir": None if reference_dir is None else str(Path(reference_dir).resolve())}
+              "run_experiment": False}
+    if reference_dir is not None:
+        params["reference_dir"] = str(Path(reference_dir).resolve())
     written = []
     for name in dict.fromkeys(names):  # unique, in order
         source = nb_dir / f"{name}.ipynb"
