@@ -36,7 +36,7 @@ FORBIDDEN_SIDEWAYS = {("eval", "data")}
 METADATA = {"__version__"}
 
 PUBLIC_FACE = {"VQ", "ResidualVQ", "AdditiveVQ", "ProductVQ", "SpaceFillingVQ", "Quantizer", "QuantizerOutput",
-               "save", "load", "pack_codes", "unpack_codes", "packed_size", "validation", "training",
+               "save", "load", "pack_codes", "unpack_codes", "packed_size", "pack_message", "unpack_message", "validation", "training",
                "__version__"}
 
 

@@ -23,9 +23,11 @@ from .quantizers import (
     VQ,
     load,
     pack_codes,
+    pack_message,
     packed_size,
     save,
     unpack_codes,
+    unpack_message,
     validation,
 )
 from . import training  # noqa: E402  (vqcore.training.fit_quantizer, as the docs write it)
@@ -35,5 +37,6 @@ __version__ = "0.1.0"
 __all__ = [
     "VQ", "ResidualVQ", "AdditiveVQ", "ProductVQ", "SpaceFillingVQ",
     "Quantizer", "QuantizerOutput", "save", "load", "pack_codes", "unpack_codes", "packed_size",
+    "pack_message", "unpack_message",
     "validation", "training", "__version__",
 ]

@@ -12,18 +12,34 @@ Subcommands:
 Adding a subcommand: write ``_add_<name>_parser(subparsers)`` that creates its parser
 and sets ``func=`` to a ``_run_<name>(args) -> int`` function, then append the adder to
 ``SUBCOMMANDS``. :func:`main` dispatches to ``args.func``.
+
+Bad options are refused before any work starts: argparse's own errors exit with status 2
+(``SystemExit``); the checks after parsing print one ``vqcore <cmd>: error: --option ...``
+line to stderr and return 2.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
 
 from .eval import complexity
 from .experiments import registry
 from .experiments.common import PRESET_NAMES
+
+
+def _error(command: str, message: str) -> int:
+    """Print ``vqcore <command>: error: <message>`` to stderr (argparse's format); returns 2."""
+    print(f"vqcore {command}: error: {message}", file=sys.stderr)
+    return 2
+
 
 # -- complexity ------------------------------------------------------------------
 
@@ -47,15 +63,23 @@ def _add_complexity_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_complexity)
 
 
+def _option(argument: str) -> str:
+    """The option of a :mod:`~vqcore.eval.complexity` argument: ``bits_per_stage`` -> ``--bits-per-stage``."""
+    return "--" + argument.replace("_", "-")
+
+
 def _run_complexity(args: argparse.Namespace) -> int:
+    if args.beam_width is not None and args.method != "avq":
+        return _error("complexity", f"--beam-width applies to avq only (got --method {args.method})")
     try:
         counts = complexity.operation_counts(
             args.method, args.dim, args.stages, args.bits_per_stage, args.beam_width)
         value = complexity.wmops(
             args.method, args.dim, args.stages, args.bits_per_stage, args.beam_width, args.precision)
     except ValueError as err:
-        print(f"vqcore complexity: error: {err}", file=sys.stderr)
-        return 2
+        names = getattr(err, "arguments", ())
+        prefix = "/".join(_option(n) for n in names) + ": " if names else ""
+        return _error("complexity", f"{prefix}{err}")
     log_value = math.log10(value)
     result = {
         "method": args.method,
@@ -111,11 +135,74 @@ def _add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_reproduce)
 
 
+def _check_device(device: str) -> str | None:
+    """Why ``--device`` cannot be used here, or None: ``auto``, ``cpu``, an available ``cuda[:N]`` or ``mps``."""
+    if device == "auto":
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError) as err:
+        return f"--device {device!r} is not a device ({err}); use auto, cpu, cuda or cuda:N"
+    if dev.type == "cpu":
+        return None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            return f"--device {device!r}: CUDA is not available on this machine; use auto or cpu"
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            return f"--device {device!r}: no CUDA device {dev.index} (this machine has {count})"
+        return None
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        return None if mps is not None and mps.is_available() else f"--device {device!r}: MPS is not available"
+    return f"--device {device!r}: device type {dev.type!r} cannot run the experiments; use auto, cpu or cuda[:N]"
+
+
+def _check_folder(option: str, folder: str) -> str | None:
+    """Why ``folder`` cannot take the files, or None. Creates it (with its parents) and a
+    temporary file in it, then removes that file: what the run would do, before any work."""
+    if not folder.strip():
+        return f"{option} must not be empty (give a folder; '.' for the current one)"
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        return f"{option} {folder!r} exists and is not a folder"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return f"{option} {folder!r}: cannot create the folder ({err.strerror or err})"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".vqcore-write-check-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        return f"{option} {folder!r} is not writable ({err.strerror or err})"
+    return None
+
+
+def _check_reproduce_options(args: argparse.Namespace) -> str | None:
+    """The first bad option of ``reproduce`` as an error message (naming the option), or None."""
+    try:
+        registry.parse(args.figures)
+    except ValueError as err:
+        return "--figures: " + str(err).removeprefix("figures: ")
+    if args.threads is not None and args.threads < 1:
+        return f"--threads must be an integer >= 1, got {args.threads}"
+    problem = _check_device(args.device)
+    if problem is None:
+        problem = _check_folder("--results-dir", args.results_dir)
+    if problem is None and args.notebooks:
+        problem = _check_folder("--executed-dir", args.executed_dir)
+    return problem
+
+
 def _run_reproduce(args: argparse.Namespace) -> int:
     import logging
 
     from .experiments.reproduce import reproduce
 
+    problem = _check_reproduce_options(args)
+    if problem is not None:
+        return _error("reproduce", problem)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("vqcore.quantizers.base").setLevel(logging.WARNING)  # one line per codebook replacement
     try:
@@ -123,8 +210,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
                             notebooks=args.notebooks, executed_dir=args.executed_dir, threads=args.threads,
                             progress=args.progress)
     except ValueError as err:
-        print(f"vqcore reproduce: error: {err}", file=sys.stderr)
-        return 2
+        return _error("reproduce", str(err))
     for path in written["results"] + written["notebooks"]:
         print(path)
     return 0

@@ -90,7 +90,10 @@ def test_hand_counted_methods():
     # PVQ D=3, M=2, K=2: D/M = 3/2 stays fractional
     pvq = cx.count_pvq(3, 2, 2)
     assert pvq == cx.OperationCounts(additions=5, multiplications=3, moves=Fraction(17, 2))
-    assert cx.wmops("pvq", 3, 2, 1) == pytest.approx(16.5e-6, rel=1e-15)
+    # (wmops refuses D=3, M=2 for PVQ, as ProductVQ does; the building block keeps D/M exact)
+    assert float(pvq.weighted("single") / 10**6) == pytest.approx(16.5e-6, rel=1e-15)
+    with pytest.raises(cx.ComplexityArgumentError, match="dim must be divisible by stages"):
+        cx.wmops("pvq", 3, 2, 1)
     # AVQ D=1, M=2, K=1, B=1 counted by hand: A7 P5 V5 R1
     avq = cx.count_avq(1, 2, 1, 1)
     assert avq == cx.OperationCounts(additions=7, multiplications=5, moves=5, branches=1)
@@ -142,7 +145,8 @@ def test_ordering_other_settings():
     for dim, bps, beam in [(16, 4, 4), (32, 6, 8), (100, 5, 2)]:
         a = cx.wmops("avq", dim, 3, bps, beam)
         r = cx.wmops("rvq", dim, 3, bps)
-        p = cx.wmops("pvq", dim, 3, bps)
+        # dim is not divisible by 3, which wmops refuses for PVQ: the published count itself
+        p = float(cx.count_pvq(dim, 3, 2 ** bps).weighted() / 10**6)
         assert a > 2 * r and r > p
 
 
@@ -162,12 +166,31 @@ def test_ordering_other_settings():
     ({"method": "rvq", "beam_width": -1}, "beam_width"),
     ({"precision": "half"}, "precision"),
     ({"precision": None}, "precision"),
+    ({"bits_per_stage": 25}, "bits_per_stage"),
+    ({"bits_per_stage": 20000}, "bits_per_stage"),
+    ({"stages": cx.MAX_STAGES + 1}, "stages"),
+    ({"method": "rvq", "stages": 10**9}, "stages"),
+    ({"method": "pvq", "dim": 63}, "dim"),
+    ({"method": "pvq", "dim": 64, "stages": 3}, "dim"),
+    ({"dim": 10**400}, "dim"),
+    ({"beam_width": 10**200}, "beam_width"),
+    ({"method": "rvq", "dim": 10**400}, "dim"),
 ])
 def test_bad_arguments(kwargs, name):
     args = {"method": "avq", "dim": 64, "stages": 4, "bits_per_stage": 8, "beam_width": 16}
     args.update(kwargs)
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=name) as err:
         cx.wmops(**args)
+    assert isinstance(err.value, cx.ComplexityArgumentError) and name in err.value.arguments
+
+
+def test_limits_are_accepted():
+    """The largest codebook (the quantizers' 24 bits) and MAX_STAGES stages still count."""
+    assert cx.MAX_BITS_PER_STAGE == 24
+    assert math.isfinite(cx.wmops("rvq", 64, cx.MAX_STAGES, cx.MAX_BITS_PER_STAGE))
+    assert math.isfinite(cx.wmops("pvq", 64, 4, cx.MAX_BITS_PER_STAGE))
+    assert math.isfinite(cx.wmops("avq", 64, 4, cx.MAX_BITS_PER_STAGE, 16))
+    assert cx.wmops("pvq", 64, 4, 8) == float(cx.count_pvq(64, 4, 2 ** 8).weighted() / 10**6)
 
 
 def test_beam_width_optional_for_rvq_and_pvq():
@@ -200,10 +223,10 @@ def test_cli_json(capsys):
 
 
 def test_cli_pvq_case_insensitive(capsys):
-    assert main(["complexity", "--method", "PVQ", "--dim", "63", "--stages", "4",
+    assert main(["complexity", "--method", "PVQ", "--dim", "64", "--stages", "4",
                  "--bits-per-stage", "8", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["wmops"] == cx.wmops("pvq", 63, 4, 8)
+    assert result["wmops"] == cx.wmops("pvq", 64, 4, 8)
     assert result["beam_width"] is None
 
 

@@ -16,7 +16,8 @@ import pytest
 from vqcore.io import results
 from vqcore.experiments import registry
 from vqcore.experiments import speech_coding as sc
-from vqcore.experiments.common import RunCache
+from vqcore.experiments import speech_runs
+from vqcore.experiments.run_cache import RunCache
 from vqcore.experiments.speech_runs import RUN_FORMAT
 from vqcore.speech.allocation import FRAMES_PER_SECOND, bit_allocation
 from vqcore.speech.codec_io import CODEC_FORMAT, load_codec
@@ -71,7 +72,7 @@ def test_runs_are_resumed_not_recomputed(smoke_run, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("a stored run was trained again")
 
-    monkeypatch.setattr(sc, "run_one", boom)
+    monkeypatch.setattr(speech_runs, "run_one", boom)
     written = sc.run_speech_coding(["1"], "smoke", results_dir=root / "Results", device="cpu", progress=False,
                                    corpus_cache_dir=root / "corpus", audio=False)
     assert [p.name for p in written] == ["PESQ.json", "pSNR.json"]
@@ -95,8 +96,8 @@ def test_the_run_cache_holds_a_record_and_a_codec_per_run(smoke_run, monkeypatch
     before = results.load(root / "Results" / "icassp2023" / "Figure 1" / "PESQ.json").series["PVQ"].mean
     cache.tensors_path(key).unlink()
     done = []
-    real = sc.run_one
-    monkeypatch.setattr(sc, "run_one", lambda k, *args: done.append(k) or real(k, *args))
+    real = speech_runs.run_one
+    monkeypatch.setattr(speech_runs, "run_one", lambda k, *args: done.append(k) or real(k, *args))
     sc.run_speech_coding(["1"], "smoke", root / "Results", "cpu", progress=False, corpus_cache_dir=root / "corpus",
                          audio=False)
     assert done == [key] and cache.tensors_path(key).is_file()

@@ -13,7 +13,8 @@ import torch
 
 import vqcore.quantizers
 from vqcore.experiments import registry, toy
-from vqcore.experiments.common import RunCache, get_preset
+from vqcore.experiments.common import get_preset
+from vqcore.experiments.run_cache import RunCache
 from vqcore.experiments.toy_presets import TOY_PRESETS
 from vqcore.io import results
 

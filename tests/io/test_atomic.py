@@ -2,7 +2,14 @@
 from __future__ import annotations
 
 import os
+import re
+import secrets
+import signal
 import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -58,4 +65,105 @@ def test_data_that_cannot_be_written_leaves_no_file(tmp_path):
     target = tmp_path / "out.bin"
     with pytest.raises(TypeError):
         atomic_write_bytes(target, "text, not bytes")  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- temporaries left by killed writes -----------------------------------------------------------
+
+ATOMIC_FILE = Path(atomic.__file__)
+# a writer that hangs in os.replace, holding its locked temporary; imports atomic.py alone (no torch)
+HANGING_WRITER = """
+import importlib.util, os, sys, time
+spec = importlib.util.spec_from_file_location("atomic_alone", sys.argv[1])
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)
+def hang(*args, **kwargs):
+    print("ready", flush=True)
+    time.sleep(120)
+os.replace = hang
+mod.atomic_write_bytes(sys.argv[2], b"never")
+"""
+
+needs_locks = pytest.mark.skipif(atomic.fcntl is None, reason="no fcntl: temporaries are never removed")
+
+
+def _orphan(folder: Path, target: str, age_s: float = 3600.0, random: str | None = None) -> Path:
+    """A temporary as a killed write of ``target`` leaves it, last modified ``age_s`` ago."""
+    tmp = folder / f".{target}.{random or secrets.token_hex(8)}.tmp"
+    tmp.write_bytes(b"half")
+    old = time.time() - age_s
+    os.utime(tmp, (old, old))
+    return tmp
+
+
+@needs_locks
+def test_the_next_write_removes_stale_temporaries_of_that_target_only(tmp_path):
+    target = tmp_path / "out.json"
+    stale = _orphan(tmp_path, "out.json")
+    legacy = _orphan(tmp_path, "out.json", random="ab_c9xyz")  # tempfile.mkstemp's names, earlier versions
+    young = _orphan(tmp_path, "out.json", age_s=5.0)  # a writer may be about to lock it
+    other = _orphan(tmp_path, "other.json")  # another target's
+    longer = _orphan(tmp_path, "out.json.x")  # ".out.json.x.<hex>.tmp" also starts with ".out.json."
+    unrelated = tmp_path / ".out.json.notes.tmp"
+    unrelated.write_text("mine")
+    os.utime(unrelated, (0, 0))
+    folder = tmp_path / f".out.json.{secrets.token_hex(8)}.tmp"
+    folder.mkdir()
+    os.utime(folder, (0, 0))
+    atomic_write_text(target, "new")
+    assert target.read_text() == "new"
+    assert not stale.exists() and not legacy.exists()
+    assert young.exists() and other.exists() and longer.exists() and unrelated.exists() and folder.is_dir()
+
+
+@needs_locks
+def test_a_locked_temporary_is_kept_whatever_its_age(tmp_path):
+    target = tmp_path / "out.json"
+    tmp = _orphan(tmp_path, "out.json", age_s=10 * 86400)
+    with open(tmp, "rb") as held:
+        atomic.fcntl.flock(held.fileno(), atomic.fcntl.LOCK_EX | atomic.fcntl.LOCK_NB)
+        atomic_write_text(target, "one")
+        assert tmp.exists()
+        assert atomic.remove_stale_temporaries(target, older_than_s=0) == []
+    assert atomic.remove_stale_temporaries(target) == [tmp]
+    assert not tmp.exists()
+
+
+@needs_locks
+def test_a_live_writers_temporary_survives_and_a_killed_writers_is_removed(tmp_path):
+    target = tmp_path / "out.json"
+    target.write_text("old")
+    child = subprocess.Popen([sys.executable, "-c", HANGING_WRITER, str(ATOMIC_FILE), str(target)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        [tmp] = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+        assert re.fullmatch(r"\.out\.json\.[0-9a-f]{16}\.tmp", tmp.name)
+        os.utime(tmp, (0, 0))  # as old as can be: only its lock says its writer is alive
+        atomic_write_text(target, "mine")
+        assert tmp.exists() and target.read_text() == "mine"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL and tmp.exists()
+    atomic_write_text(target, "again")
+    assert not tmp.exists() and target.read_text() == "again"
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_folder_that_cannot_take_the_temporary_is_reported_by_the_targets_name(tmp_path, monkeypatch):
+    target = tmp_path / "out.json"
+    real_open = os.open
+
+    def refuse(file, flags, *args, **kwargs):
+        if str(file).endswith(".tmp"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, flags, *args, **kwargs)
+
+    monkeypatch.setattr(atomic.os, "open", refuse)
+    with pytest.raises(PermissionError) as info:
+        atomic_write_text(target, "x")
+    monkeypatch.undo()
+    assert info.value.filename == str(target) and ".tmp" not in str(info.value)
     assert list(tmp_path.iterdir()) == []

@@ -415,3 +415,180 @@ def test_module_imports_no_pandas_until_needed():
         "assert 'pandas' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- hostile files (issue 13): every class is a ResultsError naming the file and the key -----------
+
+BASE = '{"Metric": "M", "T": ["1", "2"], "A": [1.0, 2.0]'
+
+
+def _refused(text: str, tmp_path: Path, key: str | None) -> ResultsError:
+    """``text`` written to a file is refused by load and by loads, naming the file and ``key``."""
+    path = tmp_path / "Figure 9" / "hostile.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ResultsError) as info:
+        results.load(path)
+    assert info.value.name == str(path) and str(path) in str(info.value)
+    assert info.value.key == key
+    if key is not None:
+        assert repr(key) in str(info.value)
+    with pytest.raises(ResultsError) as again:
+        results.loads(text, "named.json")
+    assert again.value.name == "named.json" and again.value.key == key
+    return info.value
+
+
+@pytest.mark.parametrize("text,key", [
+    pytest.param(BASE + ', "B": [1' + "0" * 400 + ', 2]}', "B", id="series-400-digits"),
+    pytest.param(BASE + ', "B": [' + "9" * 309 + ', 2]}', "B", id="series-309-digits-over-float-max"),
+    pytest.param(BASE + ', "Data": -' + "7" * 350 + '}', "Data", id="context"),
+    pytest.param(BASE + ', "meta": {"n": [' + "1" * 320 + ']}}', "meta", id="meta"),
+])
+def test_an_integer_too_large_for_a_float_is_refused(text, key, tmp_path):
+    assert "integer" in str(_refused(text, tmp_path, key))
+    with pytest.raises(ResultsError, match="'B'"):  # and the same from Python objects
+        results.validate({"Metric": "M", "T": ["1"], "B": [10 ** 400]}, "obj.json")
+
+
+@pytest.mark.parametrize("digits", [4301, 5000, 100_000])
+@pytest.mark.parametrize("where,key", [("series", "B"), ("extra", "notes")])
+def test_more_than_4300_digits_are_refused_by_name(digits, where, key, tmp_path):
+    number = "3" * digits
+    text = BASE + (f', "B": [{number}, 1]}}' if where == "series" else f', "notes": {{"n": -{number}}}}}')
+    error = _refused(text, tmp_path, key)
+    assert f"{digits} digits" in str(error)
+
+
+@pytest.mark.parametrize("text,key", [
+    pytest.param("[" * 100_000 + "]" * 100_000, None, id="parser-recursion-list"),
+    pytest.param('{"a":' * 50_000 + "1" + "}" * 50_000, None, id="parser-recursion-object"),
+    pytest.param(BASE + ', "meta": ' + "[" * 200 + "]" * 200 + "}", "meta", id="meta-200-deep"),
+    pytest.param(BASE + ', "notes": ' + '{"a": ' * 65 + "1" + "}" * 65 + "}", "notes", id="extra-65-deep"),
+])
+def test_deep_nesting_is_refused_by_name(text, key, tmp_path):
+    assert f"more than {results.MAX_DEPTH} levels" in str(_refused(text, tmp_path, key))
+
+
+def test_deep_and_cyclic_python_objects_are_refused_by_name(tmp_path):
+    ok = {"Metric": "M", "T": ["1"], "B": [1.0], "meta": {"a": [[[[[[{"b": 1}]]]]]]}}
+    assert results.validate(ok).meta == ok["meta"]  # our own files nest 6 levels: well inside
+    deep: list = []
+    node = deep
+    for _ in range(5000):
+        node.append([])
+        node = node[0]
+    cyclic: dict = {}
+    cyclic["self"] = cyclic
+    for bad in (deep, cyclic):
+        with pytest.raises(ResultsError, match=r"c\.json: key 'meta'.*levels deep"):
+            results.validate({**ok, "meta": {"x": bad}}, "c.json")
+        r = results.validate(ok)
+        r.meta = {"x": bad}
+        with pytest.raises(ResultsError, match=r"w\.json: key 'meta'.*levels deep"):
+            results.write(r, tmp_path / "w.json")
+    assert not (tmp_path / "w.json").exists()
+
+
+@pytest.mark.parametrize("text,key", [
+    pytest.param(BASE + ', "notes": {"a": NaN}}', "notes", id="nan-in-extra"),
+    pytest.param(BASE + ', "notes": {"a": [1, {"b": -Infinity}]}}', "notes", id="deep-infinity-in-extra"),
+    pytest.param(BASE + ', "Data": Infinity}', "Data", id="infinity-in-context"),
+    pytest.param(BASE + ', "meta": {"wall_time_s": NaN}}', "meta", id="nan-in-meta"),
+    pytest.param(BASE + ', "meta": {"x": 1e400}}', "meta", id="float-overflow-in-meta"),
+    pytest.param(BASE + ', "B": [2e308, 1]}', "B", id="float-overflow-in-series"),
+])
+def test_non_finite_numbers_are_refused_anywhere_at_load(text, key, tmp_path):
+    error = _refused(text, tmp_path, key)
+    assert "finite" in str(error)
+
+
+def test_what_loads_can_be_written_back_and_non_finite_objects_are_refused_before_writing(tmp_path):
+    target = tmp_path / "keep.json"
+    results.write(sample(), target)
+    before = target.read_bytes()
+    for bad in ({**sample(), "notes": {"a": math.nan}}, {**sample(), "Data": math.inf},
+                {**sample(), "meta": {"x": [-math.inf]}}):
+        with pytest.raises(ResultsError, match=r"keep\.json: key '(notes|Data|meta)'.*finite"):
+            results.validate(bad, str(target))
+        with pytest.raises(ResultsError, match=r"keep\.json: key '(notes|Data|meta)'.*finite"):
+            results.write(bad, target)
+    assert target.read_bytes() == before
+    assert leftovers(tmp_path, {"keep.json"}) == []
+
+
+def test_the_methods_keep_their_order_through_write_and_load(tmp_path):
+    # a plain list before a band, bands in the file's order C, A, plain lists Z, B
+    text = json.dumps({"Metric": "M", "T": ["1", "2"], "Z": [1, 2], "Mean (C)": [1, 2], "B": [3, None],
+                       "Quantile High (A)": [3, 4], "Mean (A)": [2, 3], "Quantile Low (A)": [1, 2]})
+    (tmp_path / "f.json").write_text(text)
+    first = results.load(tmp_path / "f.json")
+    assert first.methods == ["C", "A", "Z", "B"]
+    second = results.load(results.write(first, tmp_path / "g.json"))
+    assert second.methods == first.methods and second.series == first.series
+    third = results.load(results.write(second, tmp_path / "h.json"))
+    assert (tmp_path / "g.json").read_bytes() == (tmp_path / "h.json").read_bytes()
+    assert third.methods == first.methods
+    # a ResultFile made in code: validate gives the order that write and load keep
+    made = ResultFile(metric="M", x_key="T", x=["1"], series={"P": Series(values=[1.0]), "Q": Series(mean=[2.0])})
+    order = results.validate(made).methods
+    assert order == ["Q", "P"] and results.load(results.write(made, tmp_path / "m.json")).methods == order
+
+
+def test_write_removes_stale_temporaries_of_that_result(tmp_path):
+    pytest.importorskip("fcntl")
+    target = tmp_path / "toy.json"
+    stale = tmp_path / ".toy.json.0123456789abcdef.tmp"
+    stale.write_text('{"Metric": "M", "T": ["1"], "A": [1')  # cut short by a kill
+    os.utime(stale, (0, 0))
+    fresh = tmp_path / ".toy.json.fedcba9876543210.tmp"
+    fresh.write_text("{")  # a writer may be between creating and locking it
+    results.write(sample(), target)
+    assert not stale.exists() and fresh.exists()
+    assert results.load(target).to_dict() == sample()
+
+
+@pytest.mark.parametrize("change,key", [
+    pytest.param({"x": "4 bits"}, None, id="x-not-a-list"),
+    pytest.param({"x_key": ["VQ Bitrate"]}, None, id="x-key-not-a-string"),
+    pytest.param({"series": [("A", Series(values=[1.0]))]}, None, id="series-not-a-dict"),
+    pytest.param({"series": {"A": [1.0, 2.0, 3.0]}}, "A", id="series-item-not-a-series"),
+    pytest.param({"series": {"A": Series(values="123")}}, "A", id="values-a-string"),
+    pytest.param({"context": ["Toy"]}, None, id="context-not-a-dict"),
+    pytest.param({"context": {"Data": [1.0, 2.0, 3.0]}}, "Data", id="context-holding-a-list"),
+    pytest.param({"context": {"B": "shadowed"}}, "B", id="context-key-is-a-method"),
+    pytest.param({"context": {"Metric": "other"}}, "Metric", id="context-key-is-metric"),
+    pytest.param({"extra": {"notes": "not an object"}}, "notes", id="extra-not-an-object"),
+    pytest.param({"extra": {"Mean (A)": {"k": 1}}}, "Mean (A)", id="extra-key-is-a-band"),
+    pytest.param({"meta": {"seeds": {1: "int key"}}}, "meta", id="meta-int-key"),
+    pytest.param({"meta": ("not", "a", "dict")}, None, id="meta-not-a-dict"),
+])
+def test_a_result_file_with_wrong_fields_is_refused_by_name(change, key, tmp_path):
+    r = results.validate(sample())
+    for attr, value in change.items():
+        setattr(r, attr, value)
+    target = tmp_path / "rf.json"
+    for call in (lambda: results.validate(r, str(target)), lambda: results.write(r, target)):
+        with pytest.raises(ResultsError) as info:
+            call()
+        assert info.value.name == str(target) and str(target) in str(info.value)
+        assert info.value.key == key
+    assert not target.exists()
+
+
+def test_an_x_label_too_large_for_a_float_is_refused_by_x_values():
+    r = results.validate({"Metric": "M", "T": ["1e999 bits", "2 bits"], "A": [1.0, 2.0]})
+    with pytest.raises(ResultsError, match="'T'.*label 0.*too large"):
+        r.x_values()
+
+
+@pytest.mark.parametrize("path", [5, b"bytes.json", "", ["a.json"]])
+def test_write_refuses_a_path_that_is_not_one(path):
+    with pytest.raises(ValueError, match="path"):
+        results.write(sample(), path)
+
+
+@pytest.mark.parametrize("text", [b'{"Metric": "M", "T": ["1"], "A": [\xff]}', 3.5, None])
+def test_loads_refuses_what_is_not_text_by_name(text):
+    with pytest.raises(ResultsError, match="given.json"):
+        results.loads(text, "given.json")

@@ -1,6 +1,8 @@
 """vqcore.quantizers.serialization: save and load without pickle."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -27,3 +29,23 @@ def test_load_rejects_bad_files(tmp_path):
         vqcore.load(bad)
     with pytest.raises(ValueError, match="not a file"):
         vqcore.load(tmp_path / "missing.safetensors")
+
+
+def test_load_draws_the_random_numbers_a_constructor_draws(q, tmp_path):
+    """Loading a valid file behaves as before the checks: one constructor call, same random stream."""
+    path = vqcore.save(q, tmp_path / "q.safetensors")
+    torch.manual_seed(3)
+    vqcore.load(path)
+    after_load = torch.rand(4)
+    torch.manual_seed(3)
+    type(q)(**q.config())
+    assert torch.equal(torch.rand(4), after_load)
+
+
+def test_every_failure_of_load_names_the_file(q, tmp_path):
+    path = vqcore.save(q, tmp_path / "q.safetensors")
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ".*max_values=1"):
+        vqcore.load(path, max_values=1)
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ".*device"):
+        vqcore.load(path, device="bogus")
+    assert vqcore.load(path, max_values=vqcore.quantizers.serialization.MAX_VALUES).config() == q.config()

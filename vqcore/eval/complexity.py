@@ -21,8 +21,10 @@ The model is written as four building blocks (:func:`dist`, :func:`argmin`,
 :func:`count_rvq`, :func:`count_pvq`), each a direct transcription of the
 published description, including its quirks (the RVQ count has ``M - 1``
 searches; AVQ's sort still applies when the beam is wider than the candidates).
-All arithmetic is exact (:class:`fractions.Fraction`); ``D / M`` stays a real
-number for PVQ.
+All arithmetic is exact (:class:`fractions.Fraction`); :func:`count_pvq` keeps ``D / M``
+a real number, while :func:`operation_counts` and :func:`wmops` check their arguments
+(PVQ's ``dim`` divisible by ``stages``, as ProductVQ requires) and raise
+:class:`ComplexityArgumentError`, a ``ValueError`` naming the argument.
 
 Example::
 
@@ -39,6 +41,9 @@ from numbers import Rational
 
 __all__ = [
     "FIGURES",
+    "MAX_BITS_PER_STAGE",
+    "MAX_STAGES",
+    "ComplexityArgumentError",
     "METHODS",
     "PRECISIONS",
     "WEIGHTS",
@@ -65,14 +70,27 @@ WEIGHTS: dict[str, tuple[int, int, int, int]] = {
     "double": (2, 2, 2, 4),
 }
 FIGURES = ("4c", "6b")
+#: Largest ``bits_per_stage``: the quantizers' cap on one codebook (``2**24`` entries).
+MAX_BITS_PER_STAGE = 24
+#: Largest ``stages``: the published counts loop over the stages (AVQ's branch count grows as
+#: ``2**M``), so this keeps every count quick and AVQ's within the float range.
+MAX_STAGES = 1024
 _FIGURE_BITRATES = tuple(range(12, 41, 4))  # 12, 16, ..., 40 bits per vector
 
 
 # -- operation counts ------------------------------------------------------------
 
+class ComplexityArgumentError(ValueError):
+    """A bad argument of the complexity model; ``arguments`` names the argument(s) at fault."""
+
+    def __init__(self, message: str, *arguments: str) -> None:
+        super().__init__(message)
+        self.arguments: tuple[str, ...] = arguments
+
+
 def _check_precision(precision: object) -> str:
     if not isinstance(precision, str) or precision.strip().lower() not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise ComplexityArgumentError(f"precision must be one of {PRECISIONS}, got {precision!r}", "precision")
     return precision.strip().lower()
 
 
@@ -226,15 +244,18 @@ def count_pvq(dim: int, stages: int, codebook_size: int) -> OperationCounts:
 
 # -- public entry points -------------------------------------------------------------
 
-def _check_int(name: str, value: object, minimum: int, why: str = "") -> int:
+def _check_int(name: str, value: object, minimum: int, why: str = "", maximum: int | None = None) -> int:
+    """``value`` as an int in ``[minimum, maximum]``; else :class:`ComplexityArgumentError` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}{why}, got {value!r}")
+        raise ComplexityArgumentError(f"{name} must be an integer >= {minimum}{why}, got {value!r}", name)
+    if maximum is not None and value > maximum:
+        raise ComplexityArgumentError(f"{name} must be an integer <= {maximum}, got {value!r}", name)
     return value
 
 
 def _check_method(method: object) -> str:
     if not isinstance(method, str) or method.strip().lower() not in METHODS:
-        raise ValueError(f"method must be one of {METHODS} (case-insensitive), got {method!r}")
+        raise ComplexityArgumentError(f"method must be one of {METHODS} (case-insensitive), got {method!r}", "method")
     return method.strip().lower()
 
 
@@ -245,18 +266,28 @@ def operation_counts(
 
     ``codebook_size = 2 ** bits_per_stage``. ``beam_width`` is required (>= 1) for AVQ and
     ignored by RVQ and PVQ (if given it must still be a valid integer >= 1). ``stages``
-    must be >= 2: the published RVQ count has ``M - 1`` searches, so one stage counts nothing.
-    Raises ``ValueError`` naming the offending argument.
+    must be in ``[2, MAX_STAGES]``: the published RVQ count has ``M - 1`` searches, so one
+    stage counts nothing. ``bits_per_stage`` must be in ``[1, MAX_BITS_PER_STAGE]``, the
+    quantizers' cap. For PVQ, ``dim`` must be divisible by ``stages``, as
+    :class:`~vqcore.quantizers.ProductVQ` requires (the building block :func:`count_pvq`
+    itself keeps a fractional ``D / M``). Raises :class:`ComplexityArgumentError` (a
+    ``ValueError``) naming the offending argument.
     """
     method = _check_method(method)
     dim = _check_int("dim", dim, 1)
-    stages = _check_int("stages", stages, 2, " (the model describes multi-stage quantizers)")
-    bits_per_stage = _check_int("bits_per_stage", bits_per_stage, 1)
+    stages = _check_int("stages", stages, 2, " (the model describes multi-stage quantizers)",
+                        maximum=MAX_STAGES)
+    bits_per_stage = _check_int("bits_per_stage", bits_per_stage, 1, maximum=MAX_BITS_PER_STAGE)
     if beam_width is None:
         if method == "avq":
-            raise ValueError("beam_width is required for method 'avq': expected an integer >= 1, got None")
+            raise ComplexityArgumentError(
+                "beam_width is required for method 'avq': expected an integer >= 1, got None", "beam_width")
     else:
         beam_width = _check_int("beam_width", beam_width, 1)
+    if method == "pvq" and dim % stages:
+        raise ComplexityArgumentError(
+            f"dim must be divisible by stages for method 'pvq' (ProductVQ splits the vector into equal "
+            f"parts), got dim={dim}, stages={stages}", "dim")
     k = 2 ** bits_per_stage
     if method == "avq":
         assert beam_width is not None
@@ -282,14 +313,23 @@ def wmops(
         stages: number of stages / codebooks ``M`` (>= 2).
         bits_per_stage: bits per stage; the codebook size is ``K = 2 ** bits_per_stage``.
         beam_width: AVQ beam width ``B`` (required for AVQ, >= 1; ignored otherwise).
+        (``stages``, ``bits_per_stage`` and PVQ's ``dim`` are checked as in :func:`operation_counts`.)
         precision: "single" (A=P=V=1, R=4) or "double" (A=P=V=2, R=4).
 
     Raises:
-        ValueError: naming the argument and what was expected.
+        ComplexityArgumentError: (a ``ValueError``) naming the argument and what was expected,
+            also when the result is beyond the float range (a huge ``dim`` or ``beam_width``).
     """
     precision = _check_precision(precision)
     counts = operation_counts(method, dim, stages, bits_per_stage, beam_width)
-    return float(counts.weighted(precision) / 10**6)
+    try:
+        return float(counts.weighted(precision) / 10**6)
+    except OverflowError:
+        culprits = ("dim", "beam_width") if _check_method(method) == "avq" else ("dim",)
+        raise ComplexityArgumentError(
+            f"the operation count for method={method!r}, dim={dim}, stages={stages}, "
+            f"bits_per_stage={bits_per_stage}, beam_width={beam_width} exceeds the float range; "
+            f"reduce {' or '.join(culprits)}", *culprits) from None
 
 
 # -- the published figures -------------------------------------------------------------

@@ -6,7 +6,9 @@ The framework:
   its notebook and its paper. ``vqcore reproduce``, ``vqcore figures``, the notebooks and the
   book read it.
 - :mod:`~vqcore.experiments.common`: what every runner shares: the device, the figure parser, the
-  preset type and its lookup, the run cache and the runner signature.
+  preset type and its lookup, seeds and the runner signature.
+- :mod:`~vqcore.experiments.run_cache`: finished runs on disk (JSON records, safetensors
+  companions, a lock per run), so an interrupted experiment resumes and runners share the work.
 - :mod:`~vqcore.experiments.fit_presets`: the preset fields of the papers' training recipe.
 - :mod:`~vqcore.experiments.reproduce`: run the runners of the chosen figures at a preset, then
   execute their notebooks.

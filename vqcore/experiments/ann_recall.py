@@ -34,7 +34,7 @@ What runs (see :func:`run_ann`; the settings are :data:`~vqcore.experiments.ann_
    by asymmetric distance (:mod:`vqcore.eval.ann`); 1-recall@T for T = 1, 2, ..., 512 (Figure 5) and
    T = 1, 10, ..., 10000 (Figure 6a). A depth beyond the base size counts as the base size.
 
-Each run (proposed or baseline, method, seed) is kept in a :class:`~vqcore.experiments.common.RunCache`
+Each run (proposed or baseline, method, seed) is kept in a :class:`~vqcore.experiments.run_cache.RunCache`
 under ``<results_dir>/.runs/ann/<preset>/``: a JSON record with what it measured and a
 safetensors file with its ranks (and, for RVQ, its codebooks, which AVQ starts from). A run is
 reused only when it was made with the same settings and data, so an interrupted run resumes
@@ -60,7 +60,8 @@ from ..io import result_meta, results
 from .ann_baselines import BASELINES, describe_baselines, faiss_version, run_baseline
 from .ann_presets import PRESETS, AnnPreset
 from .ann_proposed import PROPOSED, describe_proposed, run_proposed
-from .common import RunCache, get_preset, parse_figures, resolve_device, run_seeds
+from .common import get_preset, parse_figures, resolve_device, run_seeds
+from .run_cache import RunCache
 from .registry import figure_ids, result_path
 
 logger = logging.getLogger(__name__)
@@ -152,6 +153,10 @@ class AnnRun:
     codebooks: torch.Tensor | None = None
 
 
+#: the fields of a run record that the result files read (a record without them is recomputed)
+RECORD_FIELDS = {"info": {"train_s": float, "encode_s": float, "recall_1": float, "base_mse": float}}
+
+
 class AnnRuns:
     """The runs of one preset on one data set: each computed once, stored in a :class:`RunCache`
     under ``root`` and reused from there when its settings (preset and data) match."""
@@ -171,34 +176,49 @@ class AnnRuns:
         """The proposed ``method`` trained with ``seed`` (AVQ from the RVQ run of ``seed`` when
         ``avq_init`` is ``"rvq"``)."""
         key = AnnRunKey("proposed", method, seed)
-        run = self._stored(key, need_codebooks=method == "RVQ")
-        if run is not None:
-            return run
-        warm = self.proposed("RVQ", seed).codebooks if method == "AVQ" and self.preset.avq_init == "rvq" else None
-        d = self.data
-        decoded, info, q = run_proposed(method, seed, self.preset, d.learn, d.base, self.device, self.progress, warm)
-        codebooks = q.codebooks.detach().cpu().clone() if method == "RVQ" else None
-        return self._finish(key, decoded, info, codebooks)
+        if key in self._done:
+            return self._done[key]
+        with self.cache.claim(key):
+            run = self._stored(key, need_codebooks=method == "RVQ")
+            if run is not None:
+                return run
+            warm = self.proposed("RVQ", seed).codebooks if method == "AVQ" and self.preset.avq_init == "rvq" else None
+            d = self.data
+            decoded, info, q = run_proposed(method, seed, self.preset, d.learn, d.base, self.device, self.progress,
+                                            warm)
+            codebooks = q.codebooks.detach().cpu().clone() if method == "RVQ" else None
+            return self._finish(key, decoded, info, codebooks)
 
     def baseline(self, method: str, seed: int) -> AnnRun:
         """The faiss baseline of ``method`` trained with ``seed``."""
         key = AnnRunKey("baseline", method, seed)
-        run = self._stored(key)
-        if run is not None:
-            return run
-        decoded, timing = run_baseline(method, seed, self.preset, self.data.learn, self.data.base)
-        return self._finish(key, decoded, timing)
-
-    def _stored(self, key: AnnRunKey, need_codebooks: bool = False) -> AnnRun | None:
         if key in self._done:
             return self._done[key]
-        record = self.cache.get(key, self.settings, companions=(RunCache.SUFFIX,))
-        tensors = self.cache.get_tensors(key, self.settings) if record is not None else None
-        if tensors is None or "ranks" not in tensors or "info" not in record or (
-                need_codebooks and "codebooks" not in tensors):
+        with self.cache.claim(key):
+            run = self._stored(key)
+            if run is not None:
+                return run
+            decoded, timing = run_baseline(method, seed, self.preset, self.data.learn, self.data.base)
+            return self._finish(key, decoded, timing)
+
+    def _stored(self, key: AnnRunKey, need_codebooks: bool = False) -> AnnRun | None:
+        """The run ``key`` from the cache when it is there whole (ranks of every query, in range; the RVQ
+        codebooks when ``need_codebooks``; the record's fields), else None."""
+        p, (n_base, dim) = self.preset, self.data.base.shape
+        like = {"ranks": torch.empty((self.data.query.shape[0],), dtype=torch.int64, device="meta")}
+        if need_codebooks:
+            like["codebooks"] = torch.empty((p.stages, 2 ** p.bits_per_stage, dim), device="meta")
+        stored = self.cache.get_stored(key, self.settings, fields=RECORD_FIELDS, like=like)
+        if stored is None:
+            return None
+        record, tensors = stored
+        ranks = tensors["ranks"]
+        if ranks.numel() and not (int(ranks.min()) >= 0 and int(ranks.max()) < n_base):
+            logger.warning("ignoring damaged %s (ranks outside [0, %d)); the run will be recomputed",
+                           self.cache.tensors_path(key), n_base)
             return None
         logger.info("ANN: resumed %s %s seed %d from %s", key.kind, key.method, key.seed, self.cache.root)
-        run = AnnRun(ranks=tensors["ranks"].numpy(), info=record["info"], codebooks=tensors.get("codebooks"))
+        run = AnnRun(ranks=ranks.numpy(), info=record["info"], codebooks=tensors.get("codebooks"))
         self._done[key] = run
         return run
 

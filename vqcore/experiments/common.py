@@ -1,5 +1,5 @@
-"""What every experiment runner shares: the device, figure names, presets, the run cache and the
-runner signature.
+"""What every experiment runner shares: the device, figure names, presets, seeds and the runner
+signature (the run cache is :mod:`vqcore.experiments.run_cache`).
 
 A runner is ``run(figures, preset, results_dir, device, *, progress=True) -> list[Path]``: it
 computes (or resumes) the runs that ``figures`` need at ``preset``, writes their result files
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,16 +19,8 @@ from typing import Any, Protocol, TypeVar
 
 import torch
 
-from ..io.atomic import atomic_write_text
-from ..io.tensors import read_safetensors, write_safetensors
-from ..quantizers.base import Quantizer
-from ..quantizers.serialization import load as load_quantizer
-from ..quantizers.serialization import save as save_quantizer
-
-logger = logging.getLogger(__name__)
-
-__all__ = ["PRESET_NAMES", "Preset", "RunCache", "RunRecords", "Runner", "get_preset", "parse_figures",
-           "resolve_device", "run_seeds", "stable_seed"]
+__all__ = ["PRESET_NAMES", "Preset", "Runner", "get_preset", "parse_figures", "resolve_device", "run_seeds",
+           "stable_seed"]
 
 #: the scales every experiment has
 PRESET_NAMES: tuple[str, ...] = ("smoke", "quick", "paper")
@@ -128,102 +119,3 @@ class Runner(Protocol):
 
     def __call__(self, figures: Iterable[str], preset: Any, results_dir: str | os.PathLike,
                  device: str | torch.device | None, *, progress: bool = True) -> list[Path]: ...
-
-
-def _name(key: Any) -> str:
-    return key if isinstance(key, str) else key.name
-
-
-class RunRecords:
-    """One JSON record per finished run, ``<root>/<name>.json``, written atomically.
-
-    A run is named by a string or by a key with a ``name`` (a dataclass key is also stored in the
-    record). A record holds the cache's ``run_format``, the ``settings`` that made the run and what
-    the run measured; :meth:`get` returns it only when both match and every companion file (a model
-    written before the record, say) exists, so a run made with other settings is recomputed.
-    """
-
-    def __init__(self, root: str | os.PathLike, run_format: str) -> None:
-        self.root = Path(root)
-        self.run_format = run_format
-
-    def path(self, key: Any, suffix: str = ".json") -> Path:
-        """``<root>/<name><suffix>``: the record, or with another suffix a companion file of the run."""
-        return self.root / f"{_name(key)}{suffix}"
-
-    def get(self, key: Any, settings: Mapping[str, Any], companions: Sequence[str] = ()) -> dict[str, Any] | None:
-        """The stored record of ``key`` if it was made with ``settings`` and its ``companions`` (suffixes)
-        exist, else None."""
-        path = self.path(key)
-        if not path.is_file() or not all(self.path(key, suffix).is_file() for suffix in companions):
-            return None
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            logger.warning("ignoring unreadable run record %s (%s)", path, exc)
-            return None
-        if record.get("format") != self.run_format or record.get("settings") != settings:
-            logger.info("stored run %s was made with other settings; it will be recomputed", _name(key))
-            return None
-        return record
-
-    def put(self, key: Any, settings: Mapping[str, Any], record: Mapping[str, Any]) -> Path:
-        """Store ``record`` for ``key`` (atomically); write its companion files first."""
-        head: dict[str, Any] = {"format": self.run_format}
-        if dataclasses.is_dataclass(key):
-            head["key"] = dataclasses.asdict(key)
-        full = {**head, "settings": settings, **record}
-        return atomic_write_text(self.path(key), json.dumps(full, indent=1, allow_nan=False) + "\n")
-
-
-class RunCache(RunRecords):
-    """:class:`RunRecords` whose runs may keep tensors: ``<name>.safetensors`` beside ``<name>.json``.
-
-    The companion is written before its record, so a record always vouches for a complete file. It
-    holds either a quantizer (:meth:`put_quantizer`, the :func:`vqcore.save` format) or named tensors
-    (:meth:`put_tensors`: model weights, codebooks, ranks) tagged with this cache's format and the
-    run's settings. Every stored model is safetensors; nothing is pickled.
-    """
-
-    SUFFIX = ".safetensors"
-
-    def tensors_path(self, key: Any) -> Path:
-        return self.path(key, self.SUFFIX)
-
-    def put_tensors(self, key: Any, settings: Mapping[str, Any], record: Mapping[str, Any],
-                    tensors: Mapping[str, torch.Tensor]) -> Path:
-        """Store ``tensors`` and then ``record`` for ``key``; returns the record's path."""
-        write_safetensors(self.tensors_path(key), tensors, self.run_format,
-                          {"settings": json.dumps(settings, sort_keys=True)})
-        return self.put(key, settings, record)
-
-    def get_tensors(self, key: Any, settings: Mapping[str, Any]) -> dict[str, torch.Tensor] | None:
-        """The tensors stored for ``key`` with ``settings`` (record and file both present), else None."""
-        if self.get(key, settings, companions=(self.SUFFIX,)) is None:
-            return None
-        path = self.tensors_path(key)
-        try:
-            meta, tensors = read_safetensors(path, self.run_format)
-        except ValueError as exc:
-            logger.warning("ignoring unreadable %s (%s)", path, exc)
-            return None
-        if meta.get("settings") != json.dumps(settings, sort_keys=True):
-            logger.info("%s was made with other settings; it will be recomputed", path.name)
-            return None
-        return tensors
-
-    def put_quantizer(self, key: Any, quantizer: Quantizer) -> Path:
-        """Store a trained quantizer (atomically, :func:`vqcore.save`); write it before its record."""
-        return save_quantizer(quantizer, self.tensors_path(key))
-
-    def get_quantizer(self, key: Any, settings: Mapping[str, Any], device: torch.device | str = "cpu"
-                      ) -> Quantizer | None:
-        """The stored quantizer of ``key`` if its record matches ``settings``, else None."""
-        if self.get(key, settings, companions=(self.SUFFIX,)) is None:
-            return None
-        path = self.tensors_path(key)
-        try:
-            return load_quantizer(path, device=device)
-        except ValueError as exc:
-            logger.warning("ignoring unreadable model %s (%s)", path, exc)
-            return None

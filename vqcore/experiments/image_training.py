@@ -1,6 +1,6 @@
 """Training of the image experiment: its runs (:class:`ImageRunKey`), the model and quantizer of a
 run, the training loop, the pretrained autoencoder of a seed and the trained, tested runs of a
-seed, each stored in (or taken from) a :class:`~vqcore.experiments.common.RunCache`.
+seed, each stored in (or taken from) a :class:`~vqcore.experiments.run_cache.RunCache`.
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 from ..models.image_vqvae import ImageVQVAE
 from ..quantizers import registry
 from ..quantizers.base import Quantizer, perplexity
-from .common import RunCache, stable_seed
+from .common import stable_seed
+from .run_cache import RunCache
 from .image_data import ImageData, image_data
 from .image_metrics import evaluate, metric_means, to_uint8
 from .image_presets import ImagePreset, get_image_preset
@@ -137,12 +138,29 @@ def train_model(model: ImageVQVAE, patches: torch.Tensor, steps: int, batch_size
     return {"final_train_loss": losses[-1] if losses else None, "replaced": replaced, "loss_every_10": losses}
 
 
-def _stored(cache: RunCache, key: Any, settings: dict[str, Any]
-            ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
-    """The record and tensors stored for ``key`` with ``settings``, or None when either is missing."""
-    tensors = cache.get_tensors(key, settings)
-    record = cache.get(key, settings) if tensors is not None else None
-    return None if record is None else (record, tensors)
+#: the fields of a run record that the result files read (a record without them is recomputed)
+RUN_FIELDS = {"ssim": [float], "psnr": [float], "train_seconds": float, "eval_seconds": float,
+              "final_train_loss": (float, type(None)), "replaced": int, "test_perplexity": [float]}
+#: the fields of a pretrained autoencoder's record that the result files read
+AUTOENCODER_FIELDS = {"train_seconds": float}
+
+
+def _expected_state(key: ImageRunKey, preset: ImagePreset, ae: ImageVQVAE) -> dict[str, torch.Tensor]:
+    """Meta tensors of the names, shapes and dtypes of the weights of ``key``'s model (``ae`` with its
+    quantizer, built without touching the global random state)."""
+    with torch.random.fork_rng(devices=[]):
+        quantizer = build_quantizer(key.method, key.bits, preset)
+    state = {**ae.state_dict(), **{f"quantizer.{k}": v for k, v in quantizer.state_dict().items()}}
+    return {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in state.items()}
+
+
+def _stored(cache: RunCache, key: ImageRunKey, settings: dict[str, Any], preset: ImagePreset, ae: ImageVQVAE,
+            data: ImageData) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+    """The record and tensors stored for ``key`` with ``settings``, or None when either is missing or damaged."""
+    example = data.example.shape[-1]
+    like = {**_expected_state(key, preset, ae),
+            "_example": torch.empty((example, example), dtype=torch.uint8, device="meta")}
+    return cache.get_stored(key, settings, fields=RUN_FIELDS, like=like, only=True)
 
 
 def pretrained_autoencoder(preset: ImagePreset, seed: int, data: ImageData, cache: RunCache,
@@ -152,23 +170,22 @@ def pretrained_autoencoder(preset: ImagePreset, seed: int, data: ImageData, cach
     final loss and test metrics (the ceiling the quantized models approach)."""
     name = f"autoencoder-s{seed}"
     settings = {"seed": seed, **preset.pretrain_settings()}
-    torch.manual_seed(zlib.crc32(f"image-ae-s{seed}".encode()))  # the initial weights
-    model = build_model(preset).to(device)
-    stored = _stored(cache, name, settings)
-    if stored is not None:
-        record, tensors = stored
-        model.load_state_dict(tensors)
-        return model, {k: v for k, v in record.items() if k not in ("format", "settings")}
-    start = time.perf_counter()
-    log = {"final_train_loss": None}
-    if preset.pretrain_steps:
-        log = train_model(model, data.patches, preset.pretrain_steps, preset.batch_size, preset.pretrain_lr,
-                          zlib.crc32(f"image-ae-batches-s{seed}".encode()), preset, replace=False)
-    train_s = time.perf_counter() - start
-    metrics = evaluate(model, data.tiles, preset.eval_batch_size)
-    info = {"steps": preset.pretrain_steps, "train_seconds": round(train_s, 3),
-            "final_train_loss": log["final_train_loss"], **metric_means(metrics, "test_")}
-    cache.put_tensors(name, settings, info, model.state_dict())
+    with cache.claim(name):
+        torch.manual_seed(zlib.crc32(f"image-ae-s{seed}".encode()))  # the initial weights
+        model = build_model(preset).to(device)
+        stored = cache.load_state(name, settings, model, fields=AUTOENCODER_FIELDS)
+        if stored is not None:
+            return model, {k: v for k, v in stored[0].items() if k not in ("format", "settings")}
+        start = time.perf_counter()
+        log = {"final_train_loss": None}
+        if preset.pretrain_steps:
+            log = train_model(model, data.patches, preset.pretrain_steps, preset.batch_size, preset.pretrain_lr,
+                              zlib.crc32(f"image-ae-batches-s{seed}".encode()), preset, replace=False)
+        train_s = time.perf_counter() - start
+        metrics = evaluate(model, data.tiles, preset.eval_batch_size)
+        info = {"steps": preset.pretrain_steps, "train_seconds": round(train_s, 3),
+                "final_train_loss": log["final_train_loss"], **metric_means(metrics, "test_")}
+        cache.put_tensors(name, settings, info, model.state_dict())
     logger.info("autoencoder s%d: %d steps in %.1f s, test SSIM %.3f, peak SNR %.2f dB (no quantizer)", seed,
                 preset.pretrain_steps, train_s, info["test_ssim_mean"], info["test_psnr_mean"])
     return model, info
@@ -236,19 +253,23 @@ def train_run(key: ImageRunKey, preset: ImagePreset, data: ImageData, ae: ImageV
 
 def _stored_or_trained(key: ImageRunKey, preset: ImagePreset, data: ImageData, ae: ImageVQVAE, cache: RunCache,
                        device: torch.device) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Run ``key`` from ``cache``, or trained now (AVQ warm-started from the stored RVQ run) and stored."""
+    """Run ``key`` from ``cache``, or trained now (AVQ warm-started from the stored RVQ run) and stored;
+    another runner computing it is waited for."""
     settings = run_settings(key, preset)
-    stored = _stored(cache, key, settings)
-    if stored is not None:
-        return stored
-    warm = None
-    if key.method == "AVQ" and preset.avq_init == "rvq":
-        rvq = ImageRunKey("RVQ", key.bits, key.seed)
-        warm = cache.get_tensors(rvq, run_settings(rvq, preset))
-        if warm is None:
-            raise RuntimeError(f"{key.name}: the RVQ run {rvq.name} to start from is not stored")
-    record, tensors = train_run(key, preset, data, ae, device, warm)
-    cache.put_tensors(key, settings, record, tensors)
+    with cache.claim(key):
+        stored = _stored(cache, key, settings, preset, ae, data)
+        if stored is not None:
+            return stored
+        warm = None
+        if key.method == "AVQ" and preset.avq_init == "rvq":
+            rvq = ImageRunKey("RVQ", key.bits, key.seed)
+            with cache.claim(rvq):
+                warm_run = _stored(cache, rvq, run_settings(rvq, preset), preset, ae, data)
+            if warm_run is None:
+                raise RuntimeError(f"{key.name}: the RVQ run {rvq.name} to start from is not stored")
+            warm = warm_run[1]
+        record, tensors = train_run(key, preset, data, ae, device, warm)
+        cache.put_tensors(key, settings, record, tensors)
     logger.info("%s: SSIM %.4f, peak SNR %.2f dB (train %.1f s, test %.1f s)", key.name, np.mean(record["ssim"]),
                 np.mean(record["psnr"]), record["train_seconds"], record["eval_seconds"])
     return record, tensors

@@ -38,7 +38,7 @@ bits per latent vector over ``f ** 2``.
 
 **Resumable**: the pretrained autoencoder and every finished run (record JSON and a safetensors
 file with the model's weights, and for a run its decoded example crop) are stored atomically in a
-:class:`~vqcore.experiments.common.RunCache` under ``<results_dir>/.runs/images/<preset>/`` with
+:class:`~vqcore.experiments.run_cache.RunCache` under ``<results_dir>/.runs/images/<preset>/`` with
 the settings that made them, and reused when they match. A small ``.npz`` of decoded example
 crops (uint8) is written beside the result files for the notebook.
 
@@ -59,7 +59,8 @@ from tqdm.auto import tqdm
 
 from ..io import results
 from . import registry
-from .common import RunCache, parse_figures, resolve_device, run_seeds
+from .common import parse_figures, resolve_device, run_seeds
+from .run_cache import RunCache
 from .image_data import ImageData, image_data
 from .image_metrics import evaluate, tile_metrics
 from .image_presets import IMAGE_PRESETS, ImagePreset, get_image_preset

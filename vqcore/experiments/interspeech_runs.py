@@ -1,6 +1,6 @@
 """The trained voice-conversion models of the Interspeech phone figures: trained once, stored, reused.
 
-Every model is a run of a :class:`~vqcore.experiments.common.RunCache` under
+Every model is a run of a :class:`~vqcore.experiments.run_cache.RunCache` under
 ``<results_dir>/.runs/interspeech/<preset>/`` named ``<method>-s<seed>``: its state dict in
 ``<name>.safetensors`` (the SFVQ's number of active vertices is the buffer
 ``quantizer._num_active`` in it) and a JSON record with its training log and its test-set codes.
@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ..models.voice_conversion import VoiceConversionVQVAE
 from ..speech.logmel import LogMel
-from .common import RunCache
+from .run_cache import RunCache
 from .interspeech_presets import METHODS, InterspeechPreset
 from .voice_conversion_training import Utterance, build_model, evaluate_model, load_speech, train_voice_conversion
 
@@ -50,12 +50,12 @@ def _key(method: str, seed: int) -> str:
 def load_model(cache: RunCache, method: str, seed: int, p: InterspeechPreset, num_speakers: int,
                device: torch.device) -> VoiceConversionVQVAE:
     """The stored model of ``method`` and ``seed`` (in eval mode, on ``device``); a ``ValueError``
-    naming the run when none was stored with the preset's settings."""
-    state = cache.get_tensors(_key(method, seed), p.training_settings())
-    if state is None:
-        raise ValueError(f"no stored model {_key(method, seed)!r} with these settings in {cache.root}")
+    naming the run when none was stored with the preset's settings, or it does not fit the model."""
     model = build_model(method, p, num_speakers)
-    model.load_state_dict(state)  # restores the SFVQ's number of active vertices too
+    # restores the SFVQ's number of active vertices too
+    if cache.load_state(_key(method, seed), p.training_settings(), model) is None:
+        raise ValueError(f"no stored model {_key(method, seed)!r} with these settings in {cache.root}"
+                         " (or it is damaged: see the log)")
     return model.to(device).eval()
 
 
@@ -117,21 +117,47 @@ class PhoneStudy:
         return load_model(self.cache, method, seed, self.preset, len(self.speaker_ids), self.device)
 
 
+#: the fields of a model's record that the phone figures read (a record without them is retrained)
+RECORD_FIELDS = {"test_codes": [[int]], "train_seconds": float, "train_reconstruction_mse": float}
+
+
+def _stored_record(cache: RunCache, method: str, seed: int, p: InterspeechPreset, test: list[Utterance],
+                   num_speakers: int) -> dict[str, Any] | None:
+    """The record of a stored model whose weights fit the model and whose test codes fit ``test``, else None."""
+    key = _key(method, seed)
+    with torch.random.fork_rng(devices=[]):  # the model only gives the expected names and shapes
+        like = build_model(method, p, num_speakers).state_dict()
+    stored = cache.get_stored(key, p.training_settings(), fields=RECORD_FIELDS, like=like, only=True)
+    if stored is None:
+        return None
+    codes, active = stored[0]["test_codes"], stored[1].get("quantizer._num_active")
+    if [len(cs) for cs in codes] != [len(u.phones) for u in test] or any(
+            not 0 <= c < 2 ** p.bits for cs in codes for c in cs):
+        problem, path = "test_codes do not fit the test set", cache.path(key)
+    elif active is not None and int(active) not in {2 ** b for b in range(2, p.bits + 1)}:
+        problem = f"the SFVQ's active vertex count {int(active)} is not 4, 8, ..., 2 ** bits"
+        path = cache.tensors_path(key)
+    else:
+        return stored[0]
+    logger.warning("ignoring damaged %s (%s); the run will be recomputed", path, problem)
+    return None
+
+
 def prepare_study(p: InterspeechPreset, seeds: Sequence[int], cache: RunCache, device: torch.device, *,
                   all_seeds: bool = True, progress: bool = True) -> PhoneStudy:
     """Load the corpus and train (or read) the models of every method for ``seeds`` (only the first
-    seed unless ``all_seeds``)."""
+    seed unless ``all_seeds``); a model another runner is training is waited for."""
     start = time.perf_counter()
     analysis = LogMel(n_mels=p.n_mels)
     corpus, train, test = load_speech(p, analysis, progress)
     speaker_ids = {s: i for i, s in enumerate(sorted({u.item.speaker for u in train}))}
     study = PhoneStudy(p, tuple(seeds), device, corpus, analysis, train, test, speaker_ids, cache)
-    settings = p.training_settings()
     runs = [(m, s) for s in (study.seeds if all_seeds else study.seeds[:1]) for m in METHODS]
     for method, seed in tqdm(runs, desc=f"interspeech ({p.name})", disable=not progress, unit="model"):
-        record = cache.get(_key(method, seed), settings, companions=(cache.SUFFIX,))
-        if record is None:
-            record = _train_and_store(cache, method, seed, p, train, test, speaker_ids, device, progress)
+        with cache.claim(_key(method, seed)):
+            record = _stored_record(cache, method, seed, p, test, len(speaker_ids))
+            if record is None:
+                record = _train_and_store(cache, method, seed, p, train, test, speaker_ids, device, progress)
         study.records[(method, seed)] = record
     study.wall_s = time.perf_counter() - start
     return study

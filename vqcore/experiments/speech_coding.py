@@ -32,7 +32,7 @@ the original as a 16-bit WAV and, per method and bitrate, the packed bitstream (
 trained codec (codebooks stored as float16), so that the notebook decodes them live;
 ``audio/players.jsonl`` lists them (:func:`read_players`).
 
-**Resumable.** Every finished run is stored at once in a :class:`~vqcore.experiments.common.RunCache`
+**Resumable.** Every finished run is stored at once in a :class:`~vqcore.experiments.run_cache.RunCache`
 under ``<results_dir>/.runs/speech/<preset>/`` (``<name>.json`` with its settings and per-utterance
 scores, ``<name>.safetensors`` with the trained codec, both written atomically, the codec first); a
 later call reuses the runs whose settings match.
@@ -52,7 +52,8 @@ from tqdm.auto import tqdm
 
 from ..io import result_meta, results
 from . import registry
-from .common import RunCache, parse_figures, resolve_device
+from .common import parse_figures, resolve_device
+from .run_cache import RunCache
 from .speech_players import AUDIO_DIR, read_players, write_players
 from .speech_presets import (
     METHODS,
@@ -63,7 +64,7 @@ from .speech_presets import (
     get_preset,
     planned_runs,
 )
-from .speech_runs import RUN_FORMAT, SpeechData, run_one, store_run, stored_codec, stored_record
+from .speech_runs import RUN_FORMAT, SpeechData, stored_or_run, stored_record
 
 logger = logging.getLogger(__name__)
 
@@ -101,14 +102,11 @@ def _compute_runs(preset: SpeechPreset, seeds: Sequence[int], data: SpeechData, 
     bar = tqdm(todo, desc=f"speech ({preset.name})", disable=not progress, unit="codec")
     for key in bar:
         bar.set_postfix_str(key.name)
-        warm = None
-        if key.method == "AVQ" and preset.avq_init == "rvq":
-            warm = stored_codec(cache, key.warm_start, device)
-        record, codec = run_one(key, preset, data, device, warm)
-        store_run(cache, key, preset.training_settings(key.method), record, codec)
+        record, computed = stored_or_run(cache, key, preset, data, device)
         records[key] = record
-        logger.info("%s: PESQ %.3f, pSNR %.2f dB (train %.1f s, test %.1f s)", key.name, np.mean(record["pesq"]),
-                    np.mean(record["psnr"]), record["train_seconds"], record["eval_seconds"])
+        if computed:
+            logger.info("%s: PESQ %.3f, pSNR %.2f dB (train %.1f s, test %.1f s)", key.name, np.mean(record["pesq"]),
+                        np.mean(record["psnr"]), record["train_seconds"], record["eval_seconds"])
     bar.close()
     return records
 

@@ -20,7 +20,7 @@ from ..io.atomic import atomic_write_bytes, atomic_write_text
 from ..speech.codec_io import load_codec, save_codec
 from ..speech.corpus import wav_bytes
 from . import registry
-from .common import RunCache
+from .run_cache import RunCache
 from .speech_presets import METHODS, SpeechPreset, SpeechRunKey, bitrate_label
 from .speech_runs import SpeechData, stored_codec
 

@@ -4,12 +4,13 @@
 :func:`run_one` trains one :class:`~vqcore.speech.codec.SpeechCodec` (:func:`train_codec`, every
 quantizer by :func:`vqcore.training.fit_quantizer`) and scores it (:func:`evaluate`, PESQ and
 pSNR of every test utterance through ``encode -> bytes -> decode``). A finished run lives in a
-:class:`~vqcore.experiments.common.RunCache`: its record ``<name>.json`` and its codec in
+:class:`~vqcore.experiments.run_cache.RunCache`: its record ``<name>.json`` and its codec in
 :func:`~vqcore.speech.codec_io.save_codec`'s format at ``RunCache.tensors_path(key)``, written
 before the record (:func:`store_run`, :func:`stored_record`, :func:`stored_codec`).
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,11 +24,13 @@ from ..speech.codec_io import load_codec, save_codec
 from ..speech.corpus import build_corpus
 from ..speech.metrics import pesq_wb, psnr
 from ..training import fit_quantizer
-from .common import RunCache
+from .run_cache import DAMAGE_ERRORS, RunCache
 from .speech_presets import SpeechPreset, SpeechRunKey
 
-__all__ = ["RUN_FORMAT", "SpeechData", "evaluate", "run_one", "store_run", "stored_codec", "stored_record",
-           "train_codec"]
+__all__ = ["RUN_FORMAT", "SpeechData", "evaluate", "run_one", "store_run", "stored_codec", "stored_or_run",
+           "stored_record", "train_codec"]
+
+logger = logging.getLogger(__name__)
 
 RUN_FORMAT = "vqcore-speech-run/1"
 
@@ -133,11 +136,53 @@ def store_run(cache: RunCache, key: SpeechRunKey, settings: Mapping[str, Any], r
     return cache.put(key, settings, record)
 
 
+#: the fields of a run record that the result files and players read (a record without them is recomputed)
+RECORD_FIELDS = {"pesq": [float], "psnr": [float], "test_items": [str], "measured_kbps": float,
+                 "train_seconds": float, "eval_seconds": float}
+
+
 def stored_record(cache: RunCache, key: SpeechRunKey, settings: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The record of ``key`` if it was made with ``settings`` and its codec is stored, else None."""
-    return cache.get(key, settings, companions=(cache.SUFFIX,))
+    """The record of ``key`` if it was made with ``settings``, has the fields the figures read and its
+    codec is stored and loads as ``key``'s codec, else None (a damaged record or codec is logged with
+    its path, and the run is then recomputed)."""
+    record = cache.get(key, settings, companions=(cache.SUFFIX,), fields=RECORD_FIELDS)
+    if record is None:
+        return None
+    path = cache.tensors_path(key)
+    try:
+        codec = load_codec(path)
+    except DAMAGE_ERRORS as exc:
+        logger.warning("ignoring damaged %s (codec does not load: %s); the run will be recomputed", path,
+                       str(exc)[:200])
+        return None
+    if codec.bitrate != key.bitrate or codec.method != key.method.lower() or not (
+            len(record["pesq"]) == len(record["psnr"]) == len(record["test_items"])):
+        logger.warning("ignoring damaged %s (a %g kbps %s codec with %d/%d/%d scores, expected %s); the run "
+                       "will be recomputed", path, codec.bitrate, codec.method, len(record["pesq"]),
+                       len(record["psnr"]), len(record["test_items"]), key.name)
+        return None
+    return record
 
 
 def stored_codec(cache: RunCache, key: SpeechRunKey, device: torch.device | str = "cpu") -> SpeechCodec:
     """The trained codec of a stored run, on ``device``."""
     return load_codec(cache.tensors_path(key), device=device)
+
+
+def stored_or_run(cache: RunCache, key: SpeechRunKey, preset: SpeechPreset, data: SpeechData,
+                  device: torch.device) -> tuple[dict[str, Any], bool]:
+    """``(record, computed)`` of run ``key``: stored, or trained, scored and stored now (AVQ from the
+    stored RVQ codec of the same bitrate and seed when ``preset.avq_init`` is ``"rvq"``). The run's lock
+    is held meanwhile, so a runner on the same cache waits for it and then reads it."""
+    settings = preset.training_settings(key.method)
+    with cache.claim(key):
+        record = stored_record(cache, key, settings)
+        if record is not None:
+            return record, False
+        warm = None
+        if key.method == "AVQ" and preset.avq_init == "rvq":
+            with cache.claim(key.warm_start):
+                warm = stored_codec(cache, key.warm_start, device)
+        record, codec = run_one(key, preset, data, device, warm)
+        store_run(cache, key, settings, record, codec)
+    return record, True

@@ -35,7 +35,7 @@ settings match and computes only the missing ones, so a killed run resumes where
 figure files are assembled from the stored runs and written atomically by
 :func:`vqcore.io.results.write`, under the names :mod:`vqcore.experiments.registry` gives them.
 When AVQ starts from RVQ, the trained RVQ is stored beside its record (``<name>.safetensors``,
-written first, also atomically; :class:`~vqcore.experiments.common.RunCache`).
+written first, also atomically; :class:`~vqcore.experiments.run_cache.RunCache`).
 """
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ from ..quantizers.base import Quantizer
 from ..quantizers.registry import build_quantizer
 from ..training import fit_quantizer
 from . import registry
-from .common import RunCache, get_preset, parse_figures, resolve_device, run_seeds, stable_seed
+from .common import get_preset, parse_figures, resolve_device, run_seeds, stable_seed
+from .run_cache import RunCache
 from .toy_presets import TOY_PRESETS, ToyPreset
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ FIGURES: tuple[str, ...] = registry.figure_ids(f"{__name__}:run_toy")
 _DATA = {"2a": "correlated", "2b": "uncorrelated", "3": "uncorrelated"}
 #: methods, in the order of the authors' files
 METHODS = ("AVQ", "RVQ", "PVQ")
+#: the fields of a run record that the result files read (a record without them is recomputed)
+RECORD_FIELDS = {"mse": float, "train_seconds": float, "eval_seconds": float}
 #: version of the stored run records; bump to invalidate old caches
 RUN_FORMAT = "vqcore-toy-run/1"
 MSE_DEFINITION = ("mean over test vectors of the squared error summed over the D components, "
@@ -267,40 +270,68 @@ def _trained_rvq(key: RunKey, preset: ToyPreset, cache: RunCache, split: Any, de
     """The RVQ trained on the same data and seed as the AVQ run ``key`` (stored, or trained now)."""
     rvq_key = RunKey(key.data, key.dim, "RVQ", key.bits, key.seed)
     settings = run_settings(rvq_key, preset)
-    model = cache.get_quantizer(rvq_key, settings, device)
-    if model is None:
-        logger.info("%s: no stored RVQ to start from; training %s again", key.name, rvq_key.name)
-        record, model = train_and_evaluate(rvq_key, preset, split.train, split.test, device)
-        cache.put_quantizer(rvq_key, model)
-        cache.put(rvq_key, settings, record)
-        records[rvq_key] = record
+    expect = {"class": "ResidualVQ", "dim": key.dim, "stages": preset.stages,
+              "bits_per_stage": key.bits // preset.stages}
+    with cache.claim(rvq_key):
+        model = cache.get_quantizer(rvq_key, settings, device, expect=expect)
+        if model is None:
+            logger.info("%s: no stored RVQ to start from; training %s again", key.name, rvq_key.name)
+            record, model = train_and_evaluate(rvq_key, preset, split.train, split.test, device)
+            cache.put_quantizer(rvq_key, model)
+            cache.put(rvq_key, settings, record)
+            records[rvq_key] = record
     return model
+
+
+def _run_one(key: RunKey, preset: ToyPreset, cache: RunCache, device: torch.device,
+             records: dict[RunKey, dict[str, Any]], split: Any,
+             on_run: Callable[[RunKey, dict[str, Any]], None] | None) -> None:
+    """Run ``key`` (its lock held): read it when another runner stored it meanwhile, else train,
+    test and store it; add its record to ``records``."""
+    stored = cache.get(key, run_settings(key, preset), fields=RECORD_FIELDS)
+    if stored is not None:
+        records[key] = stored
+        return
+    warm = None
+    if key.method == "AVQ" and preset.avq_init == "rvq":
+        warm = _trained_rvq(key, preset, cache, split, device, records)
+    record, model = train_and_evaluate(key, preset, split.train, split.test, device, init_from=warm)
+    if key.method == "RVQ" and preset.avq_init == "rvq":
+        cache.put_quantizer(key, model)
+    cache.put(key, run_settings(key, preset), record)
+    records[key] = record
+    logger.info("%s: MSE %.4f (train %.1f s, test %.1f s)", key.name, record["mse"],
+                record["train_seconds"], record["eval_seconds"])
+    if on_run is not None:
+        on_run(key, record)
 
 
 def _compute(todo: Sequence[RunKey], preset: ToyPreset, cache: RunCache, device: torch.device,
              records: dict[RunKey, dict[str, Any]], progress: bool,
              on_run: Callable[[RunKey, dict[str, Any]], None] | None) -> None:
-    """Train and test the runs ``todo`` in order, storing each (and adding it to ``records``) at once."""
-    data: tuple[tuple[str, int, int], Any] | None = None
+    """Train and test the runs ``todo`` in order, storing each (and adding it to ``records``) at once.
+    A run another runner holds is left for later, then waited for and read."""
+    data: dict[tuple[str, int, int], Any] = {}
+
+    def split_of(key: RunKey) -> Any:
+        ident = (key.data, key.dim, key.seed)
+        if ident not in data:
+            data.clear()  # one data set at a time
+            data[ident] = gaussian_dataset(key.data, key.dim, preset.num_train, preset.num_test, seed=key.seed)
+        return data[ident]
+
+    later = []
     bar = tqdm(todo, desc=f"toy ({preset.name})", disable=not progress, unit="run")
     for key in bar:
         bar.set_postfix_str(key.name)
-        ident = (key.data, key.dim, key.seed)
-        if data is None or data[0] != ident:
-            data = (ident, gaussian_dataset(key.data, key.dim, preset.num_train, preset.num_test, seed=key.seed))
-        split = data[1]
-        warm = None
-        if key.method == "AVQ" and preset.avq_init == "rvq":
-            warm = _trained_rvq(key, preset, cache, split, device, records)
-        record, model = train_and_evaluate(key, preset, split.train, split.test, device, init_from=warm)
-        if key.method == "RVQ" and preset.avq_init == "rvq":
-            cache.put_quantizer(key, model)
-        cache.put(key, run_settings(key, preset), record)
-        records[key] = record
-        logger.info("%s: MSE %.4f (train %.1f s, test %.1f s)", key.name, record["mse"],
-                    record["train_seconds"], record["eval_seconds"])
-        if on_run is not None:
-            on_run(key, record)
+        with cache.claim(key, wait=False) as held:
+            if held:
+                _run_one(key, preset, cache, device, records, split_of(key), on_run)
+            else:
+                later.append(key)
+    for key in later:
+        with cache.claim(key):
+            _run_one(key, preset, cache, device, records, split_of(key), on_run)
     bar.close()
 
 
@@ -339,7 +370,7 @@ def run_toy(figures: str | Iterable[str] | None = None, preset: str | ToyPreset 
     records: dict[RunKey, dict[str, Any]] = {}
     todo = []
     for key in planned_runs(figs, p, seeds):
-        record = cache.get(key, run_settings(key, p))
+        record = cache.get(key, run_settings(key, p), fields=RECORD_FIELDS)
         if record is None:
             todo.append(key)
         else:

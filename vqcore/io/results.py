@@ -29,6 +29,19 @@ How a top-level key is read:
 Every series list has one value per x label; a value is a finite number or ``null`` (a missing
 point). Anything else raises :class:`ResultsError`, whose message names the file and the key.
 
+What a file may hold anywhere, in any key (so that whatever loads can be written back unchanged,
+and nothing but :class:`ResultsError` comes out of a hostile file):
+
+- numbers that are finite floats: no ``NaN``, ``Infinity`` or ``1e400``, and no integer too large
+  for a float (more than 309 digits are refused before Python converts them, so its 4,300-digit
+  limit is never reached);
+- objects and lists nested at most :data:`MAX_DEPTH` levels deep (the JSON parser's own
+  ``RecursionError`` is reported the same way).
+
+The methods come in the order :meth:`ResultFile.to_dict` writes them: the bands, then the plain
+lists, each in the file's order. The authors' files and ours are already in that order, so theirs
+load with their own order and every write/load round trip keeps it.
+
 Writing is atomic (:mod:`vqcore.io.atomic`: a temporary file in the target's folder, fsync,
 :func:`os.replace`), so a crash or a validation error never leaves a half-written or clobbered
 result behind.
@@ -54,6 +67,7 @@ from .atomic import atomic_write_text
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "MAX_DEPTH",
     "X_KEYS",
     "ResultFile",
     "ResultsError",
@@ -77,6 +91,13 @@ META_KEY = "meta"
 _BAND_FIELDS = {"Mean": "mean", "Quantile Low": "low", "Quantile High": "high"}
 _BAND_KEY = re.compile(r"^(Mean|Quantile Low|Quantile High) \((.+)\)$")
 _NUMBER = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)")
+
+#: The deepest nesting of objects and lists a result file may have; the top-level object's values
+#: are at depth 1 (our files need 6).
+MAX_DEPTH = 64
+#: An integer with more digits is at least 1e309, beyond the largest float. It is also below the
+#: least limit Python may set on converting digit strings (640), so parsing never meets that limit.
+_MAX_INT_DIGITS = 309
 
 Values = list  # list[float | None]
 
@@ -124,7 +145,8 @@ class ResultFile:
     """The content of one result file.
 
     ``x`` holds the x-axis labels as written (``"12 bits"``, ``"8 kbits/sec"``, ``"512"``);
-    ``series`` maps a method name to its :class:`Series` in file order; ``context`` holds the
+    ``series`` maps a method name to its :class:`Series`, bands first, then plain lists, each in
+    file order (the order :meth:`to_dict` writes them); ``context`` holds the
     scalar keys such as ``"Data"``; ``meta`` is our ``"meta"`` object (empty for the authors'
     files; an empty ``meta`` is not written); ``extra`` keeps unknown keys verbatim.
     """
@@ -140,13 +162,14 @@ class ResultFile:
 
     @property
     def methods(self) -> list[str]:
-        """The method names, in file order."""
+        """The method names: the bands, then the plain lists, each in file order."""
         return list(self.series)
 
     def x_values(self) -> list[float]:
         """The x labels as numbers (``"9.6 kbits/sec"`` -> 9.6, ``"12 bits"`` -> 12.0).
 
-        Raises :class:`ResultsError` naming the x key if a label does not start with a number.
+        Raises :class:`ResultsError` naming the x key if a label does not start with a number, or
+        starts with one too large for a float (``"1e999 bits"``).
         """
         name = str(self.path) if self.path is not None else "<result>"
         out = []
@@ -154,26 +177,31 @@ class ResultFile:
             value = parse_label(label)
             if value is None:
                 raise ResultsError(name, self.x_key, f"label {i} ({label!r}) does not start with a number")
+            if not math.isfinite(value):
+                raise ResultsError(name, self.x_key,
+                                   f"label {i} ({label!r}) starts with a number too large for a float")
             out.append(value)
         return out
 
     def to_dict(self) -> dict[str, Any]:
         """The authors' layout, keys in order: context, ``"Metric"``, the x key, each band's
         Mean/Quantile Low/Quantile High, the plain series, unknown keys, ``"meta"`` (if any)."""
-        out: dict[str, Any] = copy.deepcopy(self.context)
-        out[METRIC_KEY] = self.metric
-        out[self.x_key] = list(self.x)
+        return dict(self._pairs())
+
+    def _pairs(self) -> list[tuple[str, Any]]:
+        """The (key, value) pairs of :meth:`to_dict`, in order; copies, and a key may repeat where
+        two fields name the same key (which :func:`validate` refuses)."""
+        out: list[tuple[str, Any]] = list(copy.deepcopy(self.context).items())
+        out += [(METRIC_KEY, self.metric), (self.x_key, list(self.x))]
         for method, s in self.series.items():
             for prefix, attr in _BAND_FIELDS.items():
                 values = getattr(s, attr)
                 if values is not None:
-                    out[f"{prefix} ({method})"] = list(values)
-        for method, s in self.series.items():
-            if s.values is not None:
-                out[method] = list(s.values)
-        out.update(copy.deepcopy(self.extra))
+                    out.append((f"{prefix} ({method})", list(values)))
+        out += [(method, list(s.values)) for method, s in self.series.items() if s.values is not None]
+        out += list(copy.deepcopy(self.extra).items())
         if self.meta:
-            out[META_KEY] = copy.deepcopy(self.meta)
+            out.append((META_KEY, copy.deepcopy(self.meta)))
         return out
 
     def to_frame(self):
@@ -204,6 +232,54 @@ def parse_label(label: str) -> float | None:
 
 # -- validation -------------------------------------------------------------------------------
 
+class _LongInt:
+    """A JSON integer with more than :data:`_MAX_INT_DIGITS` digits, kept as its digit count: it
+    is never converted (it cannot be a float, and Python refuses to convert 4,300 digits or more)."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+
+def _parse_int(text: str) -> int | _LongInt:
+    """The JSON parser's ``parse_int``: an :class:`int`, or a :class:`_LongInt` for too many digits."""
+    digits = len(text) - text.startswith("-")
+    return _LongInt(digits) if digits > _MAX_INT_DIGITS else int(text)
+
+
+def _check_tree(name: str, key: str, value: object) -> None:
+    """Refuse what ``value`` (the value of top-level ``key``) holds at any depth that cannot be
+    written as JSON and read back the same: a non-finite float, an integer too large for a float,
+    a key that is not a string, or nesting deeper than :data:`MAX_DEPTH`. No recursion, so a
+    deep or cyclic Python object is refused by the depth rule too."""
+    stack: list[tuple[object, int, str]] = [(value, 1, "")]
+    while stack:
+        v, depth, at = stack.pop()
+        where = f" at {at}" if at else ""
+        if isinstance(v, _LongInt):
+            raise ResultsError(name, key, f"holds an integer of {v.digits} digits{where}; numbers must fit a float")
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                what = "nan" if math.isnan(v) else f"{v!r} (or a number too large for a float)"
+                raise ResultsError(name, key,
+                                   f"holds {what}{where}; numbers must be finite (null marks a missing point)")
+        elif isinstance(v, int) and not isinstance(v, bool):
+            try:
+                float(v)
+            except OverflowError:
+                raise ResultsError(name, key, f"holds an integer too large for a float{where}") from None
+        elif isinstance(v, (dict, list, tuple)):
+            if depth > MAX_DEPTH:
+                raise ResultsError(name, key, f"is nested more than {MAX_DEPTH} levels deep")
+            children = list(v.items()) if isinstance(v, dict) else list(enumerate(v))
+            if isinstance(v, dict):
+                for k in v:
+                    if not isinstance(k, str):
+                        raise ResultsError(name, key, f"holds a key {k!r} that is not a string{where}")
+            stack.extend((child, depth + 1, f"{at}[{k!r}]") for k, child in reversed(children))
+
+
 def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -226,26 +302,49 @@ def _check_values(name: str, key: str, values: object, n: int, x_key: str) -> Va
     return out
 
 
-def validate(obj: Mapping[str, Any] | ResultFile, name: str = "<object>") -> ResultFile:
-    """Check ``obj`` (a parsed result file, or a :class:`ResultFile`) against the layout and
-    return it as a :class:`ResultFile`; raise :class:`ResultsError` naming ``name`` and the key."""
-    if isinstance(obj, ResultFile):
-        for method, s in obj.series.items():
-            if all(v is None for v in (s.mean, s.low, s.high, s.values)):
-                raise ResultsError(name, method, "the series holds no values")
-        obj = obj.to_dict()
-    if not isinstance(obj, Mapping):
-        raise ResultsError(name, None, f"the top level must be a JSON object, got {type(obj).__name__}")
-    for key in obj:
-        if not isinstance(key, str):
-            raise ResultsError(name, str(key), "keys must be strings")
+def _check_result_file(r: ResultFile, name: str) -> dict[str, Any]:
+    """The :meth:`ResultFile.to_dict` of ``r`` once its fields have the types it needs, its
+    context and extra keys hold what they would be read back as, and no two fields write one key."""
+    def refuse(what: str, value: object, expected: str) -> ResultsError:
+        return ResultsError(name, None, f"ResultFile.{what} must be {expected}, got {type(value).__name__}")
 
-    metric = obj.get(METRIC_KEY)
-    if METRIC_KEY not in obj:
-        raise ResultsError(name, METRIC_KEY, "missing")
-    if not isinstance(metric, str) or not metric.strip():
-        raise ResultsError(name, METRIC_KEY, f"must be a non-empty string, got {metric!r}")
+    if not isinstance(r.x_key, str):
+        raise refuse("x_key", r.x_key, "a string")
+    if not isinstance(r.x, list):
+        raise refuse("x", r.x, "a list")
+    for what in ("series", "context", "meta", "extra"):
+        if not isinstance(getattr(r, what), dict):
+            raise refuse(what, getattr(r, what), "a dict")
+    for method, s in r.series.items():
+        if not isinstance(method, str) or not isinstance(s, Series):
+            raise ResultsError(name, str(method),
+                               f"a series must be a Series under a string name, got {type(s).__name__}")
+        for attr in ("mean", "low", "high", "values"):
+            if getattr(s, attr) is not None and not isinstance(getattr(s, attr), list):
+                raise ResultsError(name, method, f"Series.{attr} must be a list or None")
+        if all(v is None for v in (s.mean, s.low, s.high, s.values)):
+            raise ResultsError(name, method, "the series holds no values")
+    for fields, kind, ok in ((r.context, "context", lambda v: not isinstance(v, (dict, list, tuple))),
+                             (r.extra, "extra", lambda v: isinstance(v, dict))):
+        for key, value in fields.items():
+            if not isinstance(key, str):
+                raise ResultsError(name, str(key), "keys must be strings")
+            _check_tree(name, key, value)
+            if not ok(value):
+                expected = "scalars" if kind == "context" else "objects"
+                raise ResultsError(name, key, f"{kind} values must be {expected}, got {type(value).__name__}")
+    _check_tree(name, META_KEY, r.meta)
+    pairs = r._pairs()
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ResultsError(name, key, "two fields of the ResultFile write this key")
+        seen.add(key)
+    return dict(pairs)
 
+
+def _x_axis(obj: Mapping[str, Any], name: str) -> tuple[str, list[str]]:
+    """The x key and labels of ``obj``, checked."""
     found = [k for k in obj if k in X_KEYS]
     if not found:
         raise ResultsError(name, " | ".join(X_KEYS), "no x-axis key; expected exactly one of these")
@@ -260,6 +359,40 @@ def validate(obj: Mapping[str, Any] | ResultFile, name: str = "<object>") -> Res
             raise ResultsError(name, x_key, f"label {i} is {type(label).__name__} {label!r}; labels must be strings")
     if len(set(x)) != len(x):
         raise ResultsError(name, x_key, "labels must be distinct")
+    return x_key, list(x)
+
+
+def _check_bands(name: str, series: dict[str, Series], origin: dict[str, str]) -> None:
+    """Each band has its mean, and its quantiles in pairs."""
+    for method, s in series.items():
+        if origin[method] != "band":
+            continue
+        if s.mean is None:
+            quantile = "Quantile Low" if s.low is not None else "Quantile High"
+            raise ResultsError(name, f"{quantile} ({method})", f"has no 'Mean ({method})' beside it")
+        if (s.low is None) != (s.high is None):
+            missing = "Quantile Low" if s.low is None else "Quantile High"
+            raise ResultsError(name, f"{missing} ({method})", "missing; the quantiles come in pairs")
+
+
+def validate(obj: Mapping[str, Any] | ResultFile, name: str = "<object>") -> ResultFile:
+    """Check ``obj`` (a parsed result file, or a :class:`ResultFile`) against the layout and
+    return it as a :class:`ResultFile`; raise :class:`ResultsError` naming ``name`` and the key."""
+    if isinstance(obj, ResultFile):
+        obj = _check_result_file(obj, name)
+    if not isinstance(obj, Mapping):
+        raise ResultsError(name, None, f"the top level must be a JSON object, got {type(obj).__name__}")
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            raise ResultsError(name, str(key), "keys must be strings")
+        _check_tree(name, key, value)
+
+    metric = obj.get(METRIC_KEY)
+    if METRIC_KEY not in obj:
+        raise ResultsError(name, METRIC_KEY, "missing")
+    if not isinstance(metric, str) or not metric.strip():
+        raise ResultsError(name, METRIC_KEY, f"must be a non-empty string, got {metric!r}")
+    x_key, x = _x_axis(obj, name)
 
     series: dict[str, Series] = {}
     origin: dict[str, str] = {}  # method -> "band" or "plain", to reject a method given both ways
@@ -289,18 +422,12 @@ def validate(obj: Mapping[str, Any] | ResultFile, name: str = "<object>") -> Res
             extra[key] = copy.deepcopy(value)
         else:
             context[key] = value
+    _check_bands(name, series, origin)
 
-    for method, s in series.items():
-        if origin[method] != "band":
-            continue
-        if s.mean is None:
-            quantile = "Quantile Low" if s.low is not None else "Quantile High"
-            raise ResultsError(name, f"{quantile} ({method})", f"has no 'Mean ({method})' beside it")
-        if (s.low is None) != (s.high is None):
-            missing = "Quantile Low" if s.low is None else "Quantile High"
-            raise ResultsError(name, f"{missing} ({method})", "missing; the quantiles come in pairs")
-
-    return ResultFile(metric=metric, x_key=x_key, x=list(x), series=series, context=context,
+    # the order to_dict writes them in, so that a write/load round trip keeps the methods' order
+    ordered = {m: s for m, s in series.items() if origin[m] == "band"}
+    ordered.update((m, s) for m, s in series.items() if origin[m] == "plain")
+    return ResultFile(metric=metric, x_key=x_key, x=x, series=ordered, context=context,
                       meta=meta, extra=extra)
 
 
@@ -317,11 +444,23 @@ def _no_duplicates(name: str):
     return hook
 
 
-def loads(text: str, name: str = "<string>") -> ResultFile:
-    """Parse and validate the JSON ``text`` of a result file; ``name`` is used in error messages."""
+def loads(text: str | bytes, name: str = "<string>") -> ResultFile:
+    """Parse and validate the JSON ``text`` (or UTF-8 bytes) of a result file; ``name`` is used in
+    error messages. Whatever the text, the only error is :class:`ResultsError`."""
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ResultsError(name, None, f"not UTF-8 text ({exc})") from exc
+    if not isinstance(text, str):
+        raise ResultsError(name, None, f"the text must be a str or bytes, got {type(text).__name__}")
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicates(name))
-    except json.JSONDecodeError as exc:
+        obj = json.loads(text, object_pairs_hook=_no_duplicates(name), parse_int=_parse_int)
+    except ResultsError:
+        raise
+    except RecursionError:
+        raise ResultsError(name, None, f"nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as exc:  # JSONDecodeError, and any other refusal of the parser
         raise ResultsError(name, None, f"not valid JSON ({exc})") from exc
     return validate(obj, name)
 
@@ -397,13 +536,16 @@ def write(result: ResultFile | Mapping[str, Any], path: str | os.PathLike | None
         path = result.path if isinstance(result, ResultFile) else None
         if path is None:
             raise ValueError("write needs a path: none given and the result has none")
-    path = Path(path)
+    bad_path = f"write: path must be a non-empty str or os.PathLike, got {path!r}"
+    if isinstance(path, str) and not path:
+        raise ValueError(bad_path)
+    try:
+        path = Path(path)
+    except TypeError:
+        raise ValueError(bad_path) from None
     name = str(path)
     checked = validate(result, name)
     text = _dumps(checked.to_dict(), name)
     atomic_write_text(path, text)
     logger.info("wrote %s (%s vs %s, %d methods)", path, checked.metric, checked.x_key, len(checked.series))
     return path
-
-
-# -- making results ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ package builds quantizers through it.
 from .additive import AdditiveVQ
 from .base import Quantizer, QuantizerOutput
 from .checks import validation
-from .packing import pack_codes, packed_size, unpack_codes
+from .packing import pack_codes, pack_message, packed_size, unpack_codes, unpack_message
 from .product import ProductVQ
 from .registry import METHODS, QUANTIZERS, build_quantizer, quantizer_class
 from .residual import ResidualVQ
@@ -22,5 +22,5 @@ from .vq import VQ
 __all__ = [
     "METHODS", "QUANTIZERS", "AdditiveVQ", "ProductVQ", "Quantizer", "QuantizerOutput", "ResidualVQ",
     "SpaceFillingVQ", "VQ", "build_quantizer", "load", "pack_codes", "packed_size", "quantizer_class",
-    "save", "unpack_codes", "validation",
+    "save", "unpack_codes", "validation", "pack_message", "unpack_message",
 ]

@@ -5,7 +5,7 @@ from typing import Any
 
 import torch
 
-from .checks import check_positive_int
+from .checks import MAX_CODEBOOK_VALUES, check_bits_per_codebook, check_positive_int
 from .base import Quantizer
 from .beam_search import additive_beam_search
 
@@ -28,6 +28,10 @@ class AdditiveVQ(Quantizer):
             never worse than a residual quantizer's beam search with the same codebooks, at
             about 1.5 times the encoding cost for ``M = 4``.
         estimator: ``"nsvq"`` (default) or ``"ste"``.
+        beta, init_std: as for :class:`~vqcore.VQ`.
+
+    Integer arguments accept Python and numpy integers; ``bits_per_stage`` is at most 24.
+    Dtypes: see :class:`~vqcore.Quantizer` (float16/bfloat16 inputs give float32 outputs).
 
     Shapes: ``encode`` ``(..., D) -> (..., M)``; ``decode`` ``(..., M) -> (..., D)``.
     """
@@ -35,10 +39,10 @@ class AdditiveVQ(Quantizer):
     def __init__(self, dim: int, stages: int, bits_per_stage: int, beam_width: int = 16, *,
                  ordered_track: bool = False, estimator: str = "nsvq", beta: float = 0.25,
                  init_std: float = 1.0) -> None:
-        check_positive_int("dim", dim)
-        check_positive_int("stages", stages)
-        check_positive_int("bits_per_stage", bits_per_stage)
-        check_positive_int("beam_width", beam_width)
+        dim = check_positive_int("dim", dim, maximum=MAX_CODEBOOK_VALUES)
+        stages = check_positive_int("stages", stages, maximum=MAX_CODEBOOK_VALUES)
+        bits_per_stage = check_bits_per_codebook("bits_per_stage", bits_per_stage)
+        beam_width = check_positive_int("beam_width", beam_width)
         super().__init__(dim, stages, bits_per_stage, dim, estimator=estimator, beta=beta, init_std=init_std)
         if not isinstance(ordered_track, bool):
             raise ValueError(f"ordered_track must be True or False, got {ordered_track!r}")

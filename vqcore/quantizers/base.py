@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from . import estimators
-from .checks import check_codes, check_vectors
+from .checks import check_codebook_values, check_codes, check_float, check_positive_int, check_vectors
 from .replacement import replace_unused
 from .nearest import nearest
 
@@ -50,6 +50,20 @@ class Quantizer(nn.Module):
     """Base class: ``M`` codebooks of ``K`` entries of dimension ``d`` in ``self.codebooks`` ``(M, K, d)``.
 
     Subclasses implement ``_encode_flat`` ``(N, D) -> (N, M)`` and ``_decode_flat`` ``(N, M) -> (N, D)``.
+
+    Dtypes: inputs may be any floating dtype. float64 inputs are computed in and returned as
+    float64; every other floating dtype (float16, bfloat16, float32) is computed in float32 and
+    the float outputs of :meth:`quantize` and :meth:`forward` come back as **float32** (cast them
+    back with ``.to(x.dtype)`` if needed). :meth:`encode` returns ``long`` codes and
+    :meth:`decode` returns the codebooks' dtype (float32 unless the module was converted).
+
+    Bad input raises ``ValueError`` naming the argument: non-tensors, meta-device, sparse or
+    wrong-device tensors, wrong shapes or dtypes, empty batches, and (while
+    :func:`vqcore.validation` is on) NaN/inf values, values too large for the squared
+    distances (see :mod:`vqcore.quantizers.checks`), and codes out of range.
+
+    Constructor floats are checked: ``beta >= 0``, ``0 < ema_decay < 1``, ``init_std >= 0``,
+    all finite; the codebooks may hold at most ``2**32`` values in all.
     """
 
     #: estimators this quantizer accepts
@@ -59,6 +73,10 @@ class Quantizer(nn.Module):
                  estimator: str = "nsvq", beta: float = 0.25, ema_decay: float = 0.99,
                  init_std: float = 1.0) -> None:
         super().__init__()
+        beta = check_float("beta", beta, low=0.0)
+        ema_decay = check_float("ema_decay", ema_decay, low=0.0, high=1.0, low_open=True, high_open=True)
+        init_std = check_float("init_std", init_std, low=0.0)
+        check_codebook_values(num_stages, 2 ** bits_per_stage, sub_dim)
         self.dim = dim
         self.num_stages = num_stages
         self.bits_per_stage = bits_per_stage
@@ -111,26 +129,30 @@ class Quantizer(nn.Module):
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes of ``x``: ``(..., D)`` -> ``(..., M)`` long."""
-        flat, lead = check_vectors(x, self.dim)
+        """Codes of ``x``: ``(..., D)`` (any floating dtype) -> ``(..., M)`` long."""
+        flat, lead = check_vectors(x, self.dim, device=self.codebooks.device)
         return self._encode_flat(flat).reshape(*lead, self.num_stages)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """Reconstruction of codes: ``(..., M)`` -> ``(..., D)``."""
+        """Reconstruction of integer codes: ``(..., M)`` -> ``(..., D)`` in the codebooks' dtype (float32 by default)."""
         flat, lead = check_codes(codes, self.num_stages, self.num_codes)
         return self._decode_flat(flat.to(self.codebooks.device)).reshape(*lead, self.dim)
 
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
-        """Hard quantization for inference: ``(..., D)`` -> ``(..., D)``."""
-        flat, lead = check_vectors(x, self.dim)
+        """Hard quantization for inference: ``(..., D)`` -> ``(..., D)``, float64 for float64 input, else float32."""
+        flat, lead = check_vectors(x, self.dim, device=self.codebooks.device)
         with torch.no_grad():
             codes = self._encode_flat(flat)
         return self._decode_flat(codes).to(flat.dtype).reshape(*lead, self.dim)
 
     # -- training --------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> QuantizerOutput:
-        """Training pass: ``(..., D)`` -> :class:`QuantizerOutput` (output, quantized, codes, loss, perplexity)."""
-        flat, lead = check_vectors(x, self.dim)
+        """Training pass: ``(..., D)`` -> :class:`QuantizerOutput` (output, quantized, codes, loss, perplexity).
+
+        ``output``, ``quantized`` and ``loss`` are float64 for float64 input, else float32
+        (float16/bfloat16 inputs included).
+        """
+        flat, lead = check_vectors(x, self.dim, device=self.codebooks.device)
         with torch.no_grad():
             codes = self._encode_flat(flat.detach())
         if self.training:
@@ -184,8 +206,9 @@ class Quantizer(nn.Module):
         entry of the same codebook plus ``N(0, noise_std^2)`` noise; if none was used, all are
         perturbed. Counts are then reset. Returns the number of entries replaced.
         """
-        if num_batches < 1:
-            raise ValueError(f"num_batches must be >= 1, got {num_batches}")
+        num_batches = check_positive_int("num_batches", num_batches)
+        discard_threshold = check_float("discard_threshold", discard_threshold, low=0.0)
+        noise_std = check_float("noise_std", noise_std, low=0.0)
         replaced = 0
         for m in range(self.num_stages):
             replaced += replace_unused(self.codebooks.data[m], self.usage_batches[m], num_batches,

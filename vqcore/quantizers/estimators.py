@@ -11,7 +11,7 @@ ESTIMATORS = ("nsvq", "ste", "ema")
 
 
 def check_estimator(estimator: str, allowed: tuple[str, ...] = ESTIMATORS) -> str:
-    if estimator not in allowed:
+    if not isinstance(estimator, str) or estimator not in allowed:
         raise ValueError(f"estimator must be one of {allowed}, got {estimator!r}")
     return estimator
 

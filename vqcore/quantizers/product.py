@@ -5,7 +5,7 @@ from typing import Any
 
 import torch
 
-from .checks import check_positive_int, check_vectors
+from .checks import MAX_CODEBOOK_VALUES, check_bits_per_codebook, check_positive_int, check_vectors
 from .base import Quantizer
 from .nearest import nearest
 
@@ -18,15 +18,19 @@ class ProductVQ(Quantizer):
         stages: number of parts and codebooks ``M``.
         bits_per_stage: ``log2`` of each codebook's size ``K``.
         estimator: ``"nsvq"`` (default) or ``"ste"``.
+        beta, init_std: as for :class:`~vqcore.VQ`.
+
+    Integer arguments accept Python and numpy integers; ``bits_per_stage`` is at most 24.
+    Dtypes: see :class:`~vqcore.Quantizer` (float16/bfloat16 inputs give float32 outputs).
 
     Shapes: ``encode`` ``(..., D) -> (..., M)``; ``decode`` ``(..., M) -> (..., D)``; ``codebooks`` ``(M, K, D/M)``.
     """
 
     def __init__(self, dim: int, stages: int, bits_per_stage: int, *, estimator: str = "nsvq",
                  beta: float = 0.25, init_std: float = 1.0) -> None:
-        check_positive_int("dim", dim)
-        check_positive_int("stages", stages)
-        check_positive_int("bits_per_stage", bits_per_stage)
+        dim = check_positive_int("dim", dim, maximum=MAX_CODEBOOK_VALUES)
+        stages = check_positive_int("stages", stages, maximum=MAX_CODEBOOK_VALUES)
+        bits_per_stage = check_bits_per_codebook("bits_per_stage", bits_per_stage)
         if dim % stages:
             raise ValueError(f"dim must be divisible by stages for ProductVQ, got dim={dim}, stages={stages}")
         super().__init__(dim, stages, bits_per_stage, dim // stages, estimator=estimator, beta=beta, init_std=init_std)

@@ -5,7 +5,7 @@ from typing import Any
 
 import torch
 
-from .checks import check_positive_int
+from .checks import MAX_CODEBOOK_VALUES, check_bits_per_codebook, check_positive_int
 from .base import Quantizer
 from .nearest import nearest
 
@@ -20,6 +20,10 @@ class ResidualVQ(Quantizer):
         stages: number of codebooks ``M``.
         bits_per_stage: ``log2`` of the codebook size ``K``; ``bits = stages * bits_per_stage``.
         estimator: ``"nsvq"`` (default), ``"ste"`` or ``"ema"``.
+        beta, ema_decay, init_std: as for :class:`~vqcore.VQ`.
+
+    Integer arguments accept Python and numpy integers; ``bits_per_stage`` is at most 24.
+    Dtypes: see :class:`~vqcore.Quantizer` (float16/bfloat16 inputs give float32 outputs).
 
     Shapes: ``encode`` ``(..., D) -> (..., M)``; ``decode`` ``(..., M) -> (..., D)``.
     """
@@ -28,9 +32,9 @@ class ResidualVQ(Quantizer):
 
     def __init__(self, dim: int, stages: int, bits_per_stage: int, *, estimator: str = "nsvq",
                  beta: float = 0.25, ema_decay: float = 0.99, init_std: float = 1.0) -> None:
-        check_positive_int("dim", dim)
-        check_positive_int("stages", stages)
-        check_positive_int("bits_per_stage", bits_per_stage)
+        dim = check_positive_int("dim", dim, maximum=MAX_CODEBOOK_VALUES)
+        stages = check_positive_int("stages", stages, maximum=MAX_CODEBOOK_VALUES)
+        bits_per_stage = check_bits_per_codebook("bits_per_stage", bits_per_stage)
         super().__init__(dim, stages, bits_per_stage, dim, estimator=estimator, beta=beta,
                          ema_decay=ema_decay, init_std=init_std)
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from . import estimators
-from .checks import check_positive_int, check_vectors
+from .checks import MAX_CODEBOOK_VALUES, check_bits_per_codebook, check_float, check_positive_int, check_vectors
 from .base import Quantizer, QuantizerOutput, perplexity
 from .nearest import nearest
 
@@ -45,8 +45,13 @@ class SpaceFillingVQ(Quantizer):
         dim: vector dimension ``D``.
         bits: final bits per vector (``E = 2 ** bits`` vertices); at least 2.
         estimator: ``"nsvq"`` (default; noise substitution around the dithered curve point) or ``"ste"``.
-        eps: how far along the curve each vertex's twin is born when the curve doubles.
+        eps: how far along the curve each vertex's twin is born when the curve doubles, in ``(0, 0.5)``
+            (so that the doubled vertices stay in curve order).
         init_std: standard deviation of the random start (replace it by :meth:`init_from_data`).
+        beta: as for :class:`~vqcore.VQ`.
+
+    Integer arguments accept Python and numpy integers. Dtypes: see :class:`~vqcore.Quantizer`;
+    :meth:`project` and :meth:`quantize` also return float32 for float16/bfloat16 input.
 
     Shapes: ``encode`` ``(..., D) -> (..., 1)`` (nearest vertex); ``decode`` ``(..., 1) -> (..., D)``;
     :meth:`project` ``(..., D) -> ((..., D), (...))`` with the fractional index.
@@ -55,12 +60,11 @@ class SpaceFillingVQ(Quantizer):
 
     def __init__(self, dim: int, bits: int, *, estimator: str = "nsvq", beta: float = 0.25,
                  eps: float = 0.01, init_std: float = 1.0) -> None:
-        check_positive_int("dim", dim)
-        check_positive_int("bits", bits, minimum=2)
-        if bits > 20:
-            raise ValueError(f"bits must be <= 20 for SpaceFillingVQ, got {bits}")
+        dim = check_positive_int("dim", dim, maximum=MAX_CODEBOOK_VALUES)
+        bits = check_bits_per_codebook("bits", bits, minimum=2, maximum=20)
+        eps = check_float("eps", eps, low=0.0, high=0.5, low_open=True, high_open=True)
         super().__init__(dim, 1, bits, dim, estimator=estimator, beta=beta, init_std=init_std)
-        self.eps = float(eps)
+        self.eps = eps
         self.register_buffer("_num_active", torch.tensor(4, dtype=torch.long))
         self._active_cache: int | None = None
 
@@ -145,9 +149,10 @@ class SpaceFillingVQ(Quantizer):
         both with the coefficient clamped to ``[0, 1]`` and the closer projection is returned.
 
         Returns:
-            ``(quantized (..., D), fractional_index (...))``.
+            ``(quantized (..., D), fractional_index (...))``, float64 for float64 input, else float32
+            (float16/bfloat16 inputs included).
         """
-        flat, lead = check_vectors(x, self.dim)
+        flat, lead = check_vectors(x, self.dim, device=self.codebooks.device)
         verts = self.vertices.to(flat.dtype)
         with torch.no_grad():
             n = nearest(flat, verts).clamp(1, self.num_active - 2)
@@ -159,7 +164,7 @@ class SpaceFillingVQ(Quantizer):
         return point.reshape(*lead, self.dim), index.reshape(lead)
 
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
-        """Projection onto the curve (see :meth:`project`)."""
+        """Projection onto the curve (see :meth:`project`): ``(..., D)`` -> ``(..., D)``, float64 for float64 input, else float32."""
         return self.project(x)[0]
 
     # -- training: dithered points on the curve -------------------------------------
@@ -170,9 +175,10 @@ class SpaceFillingVQ(Quantizer):
         goes to its nearest ``p_j``. ``quantized`` is that point (the gradient reaches ``c_j`` and
         ``c_{j+1}``; use ``mse(quantized, x)`` for standalone training); ``output`` applies the estimator.
         ``codes`` holds the vertex nearest to the point along the curve, and
-        ``extras["fractional_index"]`` the point's index ``j + u_j``.
+        ``extras["fractional_index"]`` the point's index ``j + u_j``. Float outputs are float64 for
+        float64 input, else float32 (float16/bfloat16 inputs included).
         """
-        flat, lead = check_vectors(x, self.dim)
+        flat, lead = check_vectors(x, self.dim, device=self.codebooks.device)
         verts = self.vertices.to(flat.dtype)
         e = verts.shape[0]
         u = torch.rand(e - 1, device=flat.device, dtype=flat.dtype)

@@ -5,7 +5,7 @@ from typing import Any
 
 import torch
 
-from .checks import check_positive_int, check_vectors
+from .checks import MAX_CODEBOOK_VALUES, check_bits_per_codebook, check_positive_int, check_vectors
 from .base import Quantizer
 from .nearest import nearest
 
@@ -15,11 +15,14 @@ class VQ(Quantizer):
 
     Args:
         dim: vector dimension ``D``.
-        bits: bits per vector (codebook size ``2 ** bits``).
+        bits: bits per vector (codebook size ``2 ** bits``), at most 24.
         estimator: ``"nsvq"`` (default), ``"ste"`` or ``"ema"``.
-        beta: commitment weight for ``"ste"``/``"ema"``.
-        ema_decay: decay of the EMA codebook update.
-        init_std: standard deviation of the random initial codebook.
+        beta: commitment weight for ``"ste"``/``"ema"``, finite and ``>= 0``.
+        ema_decay: decay of the EMA codebook update, in ``(0, 1)``.
+        init_std: standard deviation of the random initial codebook, finite and ``>= 0``.
+
+    Integer arguments accept Python and numpy integers. Dtypes: see :class:`~vqcore.Quantizer`
+    (float16/bfloat16 inputs give float32 outputs).
 
     Shapes: ``encode`` ``(..., D) -> (..., 1)``; ``decode`` ``(..., 1) -> (..., D)``.
     """
@@ -28,10 +31,8 @@ class VQ(Quantizer):
 
     def __init__(self, dim: int, bits: int, *, estimator: str = "nsvq", beta: float = 0.25,
                  ema_decay: float = 0.99, init_std: float = 1.0) -> None:
-        check_positive_int("dim", dim)
-        check_positive_int("bits", bits)
-        if bits > 24:
-            raise ValueError(f"bits must be <= 24 for a single codebook (2**bits entries), got {bits}")
+        dim = check_positive_int("dim", dim, maximum=MAX_CODEBOOK_VALUES)
+        bits = check_bits_per_codebook("bits", bits)
         super().__init__(dim, 1, bits, dim, estimator=estimator, beta=beta, ema_decay=ema_decay, init_std=init_std)
 
     def config(self) -> dict[str, Any]:
