@@ -28,11 +28,9 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import torch
-
 from .eval import complexity
 from .experiments import registry
-from .experiments.common import PRESET_NAMES
+from .experiments.common import PRESET_NAMES, device_problem
 
 
 def _error(command: str, message: str) -> int:
@@ -136,26 +134,9 @@ def _add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check_device(device: str) -> str | None:
-    """Why ``--device`` cannot be used here, or None: ``auto``, ``cpu``, an available ``cuda[:N]`` or ``mps``."""
-    if device == "auto":
-        return None
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError, TypeError) as err:
-        return f"--device {device!r} is not a device ({err}); use auto, cpu, cuda or cuda:N"
-    if dev.type == "cpu":
-        return None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            return f"--device {device!r}: CUDA is not available on this machine; use auto or cpu"
-        count = torch.cuda.device_count()
-        if dev.index is not None and dev.index >= count:
-            return f"--device {device!r}: no CUDA device {dev.index} (this machine has {count})"
-        return None
-    if dev.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        return None if mps is not None and mps.is_available() else f"--device {device!r}: MPS is not available"
-    return f"--device {device!r}: device type {dev.type!r} cannot run the experiments; use auto, cpu or cuda[:N]"
+    """Why ``--device`` cannot be used here, or None (:func:`vqcore.experiments.common.device_problem`)."""
+    problem = device_problem(device)
+    return None if problem is None else "--" + problem
 
 
 def _check_folder(option: str, folder: str) -> str | None:

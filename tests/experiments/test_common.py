@@ -315,3 +315,11 @@ def test_a_speech_run_whose_record_or_codec_is_damaged_is_recomputed(tmp_path, c
     with caplog.at_level(logging.WARNING):
         assert sr.stored_record(cache, key, SETTINGS) is None
     assert _warned(caplog, cache.tensors_path(key))
+
+
+@pytest.mark.parametrize("device", ["bogus", "meta", "cuda:99" if torch.cuda.is_available() else "cuda"])
+def test_resolve_device_refuses_a_device_that_cannot_run_here(device):
+    from vqcore.experiments.common import resolve_device
+
+    with pytest.raises(ValueError, match=r"^device "):
+        resolve_device(device)

@@ -19,15 +19,43 @@ from typing import Any, Protocol, TypeVar
 
 import torch
 
-__all__ = ["PRESET_NAMES", "Preset", "Runner", "get_preset", "parse_figures", "resolve_device", "run_seeds",
-           "stable_seed"]
+__all__ = ["PRESET_NAMES", "Preset", "Runner", "device_problem", "get_preset", "parse_figures", "resolve_device",
+           "run_seeds", "stable_seed"]
 
 #: the scales every experiment has
 PRESET_NAMES: tuple[str, ...] = ("smoke", "quick", "paper")
 
 
+def device_problem(device: str | torch.device | None) -> str | None:
+    """Why ``device`` cannot run the experiments here (a sentence naming ``device``), or None:
+    ``"auto"`` (or None), ``cpu``, an available ``cuda[:N]`` or an available ``mps``."""
+    if device is None or str(device) == "auto":
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError) as err:
+        return f"device {str(device)!r} is not a device ({err}); use auto, cpu, cuda or cuda:N"
+    if dev.type == "cpu":
+        return None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            return f"device {str(device)!r}: CUDA is not available on this machine; use auto or cpu"
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            return f"device {str(device)!r}: no CUDA device {dev.index} (this machine has {count})"
+        return None
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        return None if mps is not None and mps.is_available() else f"device {str(device)!r}: MPS is not available"
+    return f"device {str(device)!r}: device type {dev.type!r} cannot run the experiments; use auto, cpu or cuda[:N]"
+
+
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"`` (or None): ``cuda`` when available, else ``cpu``; anything else as given."""
+    """``"auto"`` (or None): ``cuda`` when available, else ``cpu``; anything else as given, checked
+    (:func:`device_problem`: a ``ValueError`` naming ``device`` when it cannot run here)."""
+    problem = device_problem(device)
+    if problem is not None:
+        raise ValueError(problem)
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
