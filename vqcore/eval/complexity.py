@@ -313,8 +313,9 @@ def wmops(
         stages: number of stages / codebooks ``M`` (>= 2).
         bits_per_stage: bits per stage; the codebook size is ``K = 2 ** bits_per_stage``.
         beam_width: AVQ beam width ``B`` (required for AVQ, >= 1; ignored otherwise).
-        (``stages``, ``bits_per_stage`` and PVQ's ``dim`` are checked as in :func:`operation_counts`.)
         precision: "single" (A=P=V=1, R=4) or "double" (A=P=V=2, R=4).
+
+    ``stages``, ``bits_per_stage`` and PVQ's ``dim`` are checked as in :func:`operation_counts`.
 
     Raises:
         ComplexityArgumentError: (a ``ValueError``) naming the argument and what was expected,
