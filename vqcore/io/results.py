@@ -35,7 +35,7 @@ and nothing but :class:`ResultsError` comes out of a hostile file):
 - numbers that are finite floats: no ``NaN``, ``Infinity`` or ``1e400``, and no integer too large
   for a float (more than 309 digits are refused before Python converts them, so its 4,300-digit
   limit is never reached);
-- objects and lists nested at most :data:`MAX_DEPTH` levels deep (the JSON parser's own
+- objects and lists nested at most :data:`~vqcore.io.json_limits.MAX_DEPTH` levels deep (the JSON parser's own
   ``RecursionError`` is reported the same way).
 
 The methods come in the order :meth:`ResultFile.to_dict` writes them: the bands, then the plain
@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_text
+from .json_limits import MAX_DEPTH, parse_int, tree_problem
 
 logger = logging.getLogger(__name__)
 
@@ -91,13 +92,6 @@ META_KEY = "meta"
 _BAND_FIELDS = {"Mean": "mean", "Quantile Low": "low", "Quantile High": "high"}
 _BAND_KEY = re.compile(r"^(Mean|Quantile Low|Quantile High) \((.+)\)$")
 _NUMBER = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)")
-
-#: The deepest nesting of objects and lists a result file may have; the top-level object's values
-#: are at depth 1 (our files need 6).
-MAX_DEPTH = 64
-#: An integer with more digits is at least 1e309, beyond the largest float. It is also below the
-#: least limit Python may set on converting digit strings (640), so parsing never meets that limit.
-_MAX_INT_DIGITS = 309
 
 Values = list  # list[float | None]
 
@@ -232,52 +226,12 @@ def parse_label(label: str) -> float | None:
 
 # -- validation -------------------------------------------------------------------------------
 
-class _LongInt:
-    """A JSON integer with more than :data:`_MAX_INT_DIGITS` digits, kept as its digit count: it
-    is never converted (it cannot be a float, and Python refuses to convert 4,300 digits or more)."""
-
-    __slots__ = ("digits",)
-
-    def __init__(self, digits: int):
-        self.digits = digits
-
-
-def _parse_int(text: str) -> int | _LongInt:
-    """The JSON parser's ``parse_int``: an :class:`int`, or a :class:`_LongInt` for too many digits."""
-    digits = len(text) - text.startswith("-")
-    return _LongInt(digits) if digits > _MAX_INT_DIGITS else int(text)
-
-
 def _check_tree(name: str, key: str, value: object) -> None:
-    """Refuse what ``value`` (the value of top-level ``key``) holds at any depth that cannot be
-    written as JSON and read back the same: a non-finite float, an integer too large for a float,
-    a key that is not a string, or nesting deeper than :data:`MAX_DEPTH`. No recursion, so a
-    deep or cyclic Python object is refused by the depth rule too."""
-    stack: list[tuple[object, int, str]] = [(value, 1, "")]
-    while stack:
-        v, depth, at = stack.pop()
-        where = f" at {at}" if at else ""
-        if isinstance(v, _LongInt):
-            raise ResultsError(name, key, f"holds an integer of {v.digits} digits{where}; numbers must fit a float")
-        if isinstance(v, float):
-            if not math.isfinite(v):
-                what = "nan" if math.isnan(v) else f"{v!r} (or a number too large for a float)"
-                raise ResultsError(name, key,
-                                   f"holds {what}{where}; numbers must be finite (null marks a missing point)")
-        elif isinstance(v, int) and not isinstance(v, bool):
-            try:
-                float(v)
-            except OverflowError:
-                raise ResultsError(name, key, f"holds an integer too large for a float{where}") from None
-        elif isinstance(v, (dict, list, tuple)):
-            if depth > MAX_DEPTH:
-                raise ResultsError(name, key, f"is nested more than {MAX_DEPTH} levels deep")
-            children = list(v.items()) if isinstance(v, dict) else list(enumerate(v))
-            if isinstance(v, dict):
-                for k in v:
-                    if not isinstance(k, str):
-                        raise ResultsError(name, key, f"holds a key {k!r} that is not a string{where}")
-            stack.extend((child, depth + 1, f"{at}[{k!r}]") for k, child in reversed(children))
+    """Refuse what ``value`` (the value of top-level ``key``) holds that JSON cannot carry back
+    unchanged (:func:`vqcore.io.json_limits.tree_problem`)."""
+    problem = tree_problem(value)
+    if problem is not None:
+        raise ResultsError(name, key, problem)
 
 
 def _is_number(v: object) -> bool:
@@ -455,7 +409,7 @@ def loads(text: str | bytes, name: str = "<string>") -> ResultFile:
     if not isinstance(text, str):
         raise ResultsError(name, None, f"the text must be a str or bytes, got {type(text).__name__}")
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicates(name), parse_int=_parse_int)
+        obj = json.loads(text, object_pairs_hook=_no_duplicates(name), parse_int=parse_int)
     except ResultsError:
         raise
     except RecursionError:
