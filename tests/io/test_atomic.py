@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from vqcore.io import atomic
+from vqcore.io import atomic, locks
 from vqcore.io.atomic import atomic_write_bytes, atomic_write_text
 
 
@@ -71,12 +71,16 @@ def test_data_that_cannot_be_written_leaves_no_file(tmp_path):
 # -- temporaries left by killed writes -----------------------------------------------------------
 
 ATOMIC_FILE = Path(atomic.__file__)
-# a writer that hangs in os.replace, holding its locked temporary; imports atomic.py alone (no torch)
+# a writer that hangs in os.replace, holding its locked temporary; imports vqcore/io's atomic.py and
+# locks.py alone (no torch); with "nofcntl" as its third argument, as if fcntl did not exist
 HANGING_WRITER = """
-import importlib.util, os, sys, time
-spec = importlib.util.spec_from_file_location("atomic_alone", sys.argv[1])
-mod = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(mod)
+import importlib, os, sys, time, types
+if sys.argv[3:] == ["nofcntl"]:
+    sys.modules["fcntl"] = None
+package = types.ModuleType("io_alone")
+package.__path__ = [os.path.dirname(sys.argv[1])]
+sys.modules["io_alone"] = package
+mod = importlib.import_module("io_alone.atomic")
 def hang(*args, **kwargs):
     print("ready", flush=True)
     time.sleep(120)
@@ -84,7 +88,7 @@ os.replace = hang
 mod.atomic_write_bytes(sys.argv[2], b"never")
 """
 
-needs_locks = pytest.mark.skipif(atomic.fcntl is None, reason="no fcntl: temporaries are never removed")
+needs_flock = pytest.mark.skipif(locks.fcntl is None, reason="no fcntl here")
 
 
 def _orphan(folder: Path, target: str, age_s: float = 3600.0, random: str | None = None) -> Path:
@@ -96,7 +100,6 @@ def _orphan(folder: Path, target: str, age_s: float = 3600.0, random: str | None
     return tmp
 
 
-@needs_locks
 def test_the_next_write_removes_stale_temporaries_of_that_target_only(tmp_path):
     target = tmp_path / "out.json"
     stale = _orphan(tmp_path, "out.json")
@@ -116,12 +119,12 @@ def test_the_next_write_removes_stale_temporaries_of_that_target_only(tmp_path):
     assert young.exists() and other.exists() and longer.exists() and unrelated.exists() and folder.is_dir()
 
 
-@needs_locks
+@needs_flock
 def test_a_locked_temporary_is_kept_whatever_its_age(tmp_path):
     target = tmp_path / "out.json"
     tmp = _orphan(tmp_path, "out.json", age_s=10 * 86400)
     with open(tmp, "rb") as held:
-        atomic.fcntl.flock(held.fileno(), atomic.fcntl.LOCK_EX | atomic.fcntl.LOCK_NB)
+        locks.fcntl.flock(held.fileno(), locks.fcntl.LOCK_EX | locks.fcntl.LOCK_NB)
         atomic_write_text(target, "one")
         assert tmp.exists()
         assert atomic.remove_stale_temporaries(target, older_than_s=0) == []
@@ -129,7 +132,7 @@ def test_a_locked_temporary_is_kept_whatever_its_age(tmp_path):
     assert not tmp.exists()
 
 
-@needs_locks
+@needs_flock
 def test_a_live_writers_temporary_survives_and_a_killed_writers_is_removed(tmp_path):
     target = tmp_path / "out.json"
     target.write_text("old")

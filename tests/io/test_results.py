@@ -592,3 +592,14 @@ def test_write_refuses_a_path_that_is_not_one(path):
 def test_loads_refuses_what_is_not_text_by_name(text):
     with pytest.raises(ResultsError, match="given.json"):
         results.loads(text, "given.json")
+
+
+def test_the_format_and_the_file_functions_live_in_two_modules_and_import_as_before():
+    from vqcore.io import result_format
+
+    for name in ("ResultFile", "ResultsError", "Series", "X_KEYS", "parse_label", "validate", "METRIC_KEY", "META_KEY"):
+        assert getattr(results, name) is getattr(result_format, name), name
+    for name in results.__all__:
+        assert hasattr(results, name), name
+    assert not hasattr(result_format, "write") and not hasattr(result_format, "load")
+    assert "atomic" not in vars(result_format) and "json" not in vars(result_format)  # it reads and writes nothing

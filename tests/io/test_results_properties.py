@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vqcore.io import results
+from vqcore.io import result_format, results
 from vqcore.io.results import ResultsError
 
 EXAMPLES = int(os.environ.get("VQCORE_FUZZ_EXAMPLES", 40))
@@ -60,7 +60,7 @@ def valid_pairs(draw) -> list[tuple[str, str]]:
                                         .filter(str.strip)))),
              (draw(st.sampled_from(results.X_KEYS)), json.dumps(labels))]
     names = st.sampled_from(["A", "B", "AVQ baseline", "NSVQ (w/o CBR)", "Ω"]) | st.text(min_size=1, max_size=5)
-    methods = draw(st.lists(names.filter(lambda m: m not in RESERVED and not results._BAND_KEY.match(m)),
+    methods = draw(st.lists(names.filter(lambda m: m not in RESERVED and not result_format._BAND_KEY.match(m)),
                             max_size=4, unique=True))
     for method in methods:
         if draw(st.booleans()):
@@ -71,7 +71,7 @@ def valid_pairs(draw) -> list[tuple[str, str]]:
     taken = {k for k, _ in pairs} | set(methods) | RESERVED
     context = st.dictionaries(
         (st.sampled_from(["Data", "notes", "Comment"]) | texts).filter(
-            lambda k: k not in taken and not results._BAND_KEY.match(k)),
+            lambda k: k not in taken and not result_format._BAND_KEY.match(k)),
         finite_scalars | st.dictionaries(keys, finite_values, max_size=3), max_size=3)
     pairs += [(k, json.dumps(v)) for k, v in draw(context).items()]
     if draw(st.booleans()):
@@ -113,7 +113,7 @@ def _expected_methods(doc: dict) -> list[str]:
     """The methods in the order the loader promises: bands, then plain lists, each in file order."""
     bands, plain = [], []
     for key, value in doc.items():
-        band = results._BAND_KEY.match(key)
+        band = result_format._BAND_KEY.match(key)
         if band and band.group(2) not in bands:
             bands.append(band.group(2))
         elif not band and isinstance(value, list) and key not in results.X_KEYS:

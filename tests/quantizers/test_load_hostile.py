@@ -205,7 +205,7 @@ def test_bad_ema_buffers_are_refused(tmp_path):
     nan = _variant(ema, tmp_path / "e1.safetensors", tensors=lambda t: {**t, "ema_embed_sum": t["ema_embed_sum"] / 0})
     _refused(nan, "'ema_embed_sum'", "NaN or inf")
     negative = _variant(ema, tmp_path / "e2.safetensors",
-                        tensors=lambda t: {**t, "ema_cluster_size": t["ema_cluster_size"] - 1})
+                        tensors=lambda t: {**t, "ema_cluster_size": t["ema_cluster_size"] - 2})
     _refused(negative, "'ema_cluster_size'", "negative")
 
 

@@ -49,3 +49,40 @@ def test_every_failure_of_load_names_the_file(q, tmp_path):
     with pytest.raises(ValueError, match=re.escape(str(path)) + ".*device"):
         vqcore.load(path, device="bogus")
     assert vqcore.load(path, max_values=vqcore.quantizers.serialization.MAX_VALUES).config() == q.config()
+
+
+@pytest.mark.parametrize("fill", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("make", [lambda: vqcore.VQ(8, 2), lambda: vqcore.ResidualVQ(8, 2, 2),
+                                  lambda: vqcore.ProductVQ(8, 2, 2), lambda: vqcore.AdditiveVQ(8, 2, 2),
+                                  lambda: vqcore.SpaceFillingVQ(8, 3)], ids=["VQ", "RVQ", "PVQ", "AVQ", "SFVQ"])
+def test_save_refuses_codebooks_that_load_would_refuse(tmp_path, make, fill):
+    q = make()
+    with torch.no_grad():
+        q.codebooks[0, 1, 0] = fill
+    target = tmp_path / "diverged.safetensors"
+    with pytest.raises(ValueError, match=re.escape(str(target))) as info:
+        vqcore.save(q, target)
+    assert type(q).__name__ in str(info.value) and "'codebooks'" in str(info.value)
+    assert "NaN or inf" in str(info.value)
+    assert list(tmp_path.iterdir()) == []  # nothing written, no temporary left
+
+
+def test_save_refuses_the_other_values_load_refuses(tmp_path):
+    ema = vqcore.ResidualVQ(4, 2, 2, estimator="ema")
+    with torch.no_grad():
+        ema.ema_cluster_size[0, 0] = -1.0
+    with pytest.raises(ValueError, match="ResidualVQ.*'ema_cluster_size'.*negative"):
+        vqcore.save(ema, tmp_path / "e.safetensors")
+    big = vqcore.VQ(4, 2)
+    with torch.no_grad():
+        big.codebooks[0, 0] = 1e30  # finite, but its squared norm overflows float32
+    with pytest.raises(ValueError, match="too large to search"):
+        vqcore.save(big, tmp_path / "b.safetensors")
+    sfvq = vqcore.SpaceFillingVQ(4, 3)
+    sfvq._num_active.fill_(3)
+    with pytest.raises(ValueError, match="'_num_active'"):
+        vqcore.save(sfvq, tmp_path / "s.safetensors")
+    assert list(tmp_path.iterdir()) == []
+    good = vqcore.ResidualVQ(4, 2, 2, estimator="ema")  # and a valid one still round-trips
+    back = vqcore.load(vqcore.save(good, tmp_path / "ok.safetensors"))
+    assert torch.equal(back.codebooks, good.codebooks) and torch.equal(back.ema_cluster_size, good.ema_cluster_size)

@@ -14,18 +14,14 @@ import math
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
-try:
-    import fcntl
-except ImportError:  # not POSIX: runs are not locked
-    fcntl = None  # type: ignore[assignment]
-
 from ..io.atomic import atomic_write_text
+from ..io.locks import exclusive_lock
 from ..io.tensors import read_safetensors, write_safetensors
 from ..quantizers.base import Quantizer
 from ..quantizers.serialization import load as load_quantizer
@@ -111,7 +107,8 @@ class RunRecords:
     exists, so a run made with other settings, or a damaged record, is recomputed.
 
     Runners that share a ``root`` share the work: each computes a run inside :meth:`claim`, which
-    holds the run's lock file ``<root>/<name>.lock`` (``fcntl.flock``: released when the holder
+    holds the run's lock file ``<root>/<name>.lock`` (:func:`vqcore.io.locks.exclusive_lock`: ``flock``
+    on POSIX, ``msvcrt`` on Windows, else a lock file with stale detection; released when the holder
     exits, however it exits), and reads the record again once it holds it.
     """
 
@@ -179,53 +176,18 @@ class RunRecords:
         if held is None:
             held = _HELD.paths = set()
         name = os.path.abspath(self.path(key, self.LOCK_SUFFIX))
-        if name in held or fcntl is None:  # nested claim of the same run, or no flock on this platform
+        if name in held:  # nested claim of the same run
             yield True
             return
-        fd = self._lock(self.path(key, self.LOCK_SUFFIX), wait)
-        if fd is None or fd < 0:  # held elsewhere (wait False), or no lock file can be made here
-            yield fd is not None
-            return
-        held.add(name)
-        try:
-            yield True
-        finally:
-            held.discard(name)
-            with suppress(FileNotFoundError):
-                os.unlink(self.path(key, self.LOCK_SUFFIX))  # before the release: a waiter then sees a new file
-            os.close(fd)
-
-    def _lock(self, path: Path, wait: bool) -> int | None:
-        """An open descriptor of ``path`` holding its exclusive flock; None when another process holds
-        it and ``wait`` is False; -1 when the folder takes no lock file (read-only, say: runs unlocked)."""
-        while True:
+        with exclusive_lock(self.path(key, self.LOCK_SUFFIX), wait=wait) as got:
+            if not got:  # held elsewhere (wait False): False; no lock can be made here (None): run unlocked
+                yield got is None
+                return
+            held.add(name)
             try:
-                self.root.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as exc:
-                logger.debug("no lock for %s (%s); running unlocked", path, exc)
-                return -1
-            try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    if not wait:
-                        os.close(fd)
-                        return None
-                    logger.info("waiting for another runner to finish %s", path.stem)
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                try:
-                    same = os.path.samestat(os.fstat(fd), os.stat(path))
-                except FileNotFoundError:
-                    same = False
-                if same:  # not a file that its last holder removed while we waited
-                    os.ftruncate(fd, 0)
-                    os.write(fd, f"{os.getpid()}\n".encode())
-                    return fd
-            except BaseException:
-                os.close(fd)
-                raise
-            os.close(fd)
+                yield True
+            finally:
+                held.discard(name)
 
 
 class RunCache(RunRecords):

@@ -1,4 +1,5 @@
 """Files: atomic writes (:mod:`.atomic`), safetensors files with a format tag (:mod:`.tensors`),
 cached ``.npz`` data arrays keyed by their settings (:mod:`.arrays`), the results JSON in the
-authors' layout (:mod:`.results`), its bands and meta (:mod:`.result_meta`) and the limits that
-keep JSON carried back unchanged (:mod:`.json_limits`). Nothing here knows a quantizer."""
+authors' layout (:mod:`.results` reads and writes it, :mod:`.result_format` holds its layout
+objects and validation), its bands and meta (:mod:`.result_meta`) and the limits that
+keep JSON carried back unchanged (:mod:`.json_limits`), and file locks that work with or without fcntl (:mod:`.locks`). Nothing here knows a quantizer."""

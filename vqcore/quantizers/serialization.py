@@ -8,7 +8,11 @@ tensors that configuration needs, with those shapes and floating-point (or, for 
 dtypes. Then it reads the tensors and checks their values: finite codebooks and EMA buffers (whose
 codebook entries' squared norms stay finite too, so that they can be searched), non-negative EMA
 counts, and SFVQ's active-vertex count (a power of two from 4 to the codebook size). Every failure
-is a ``ValueError`` naming the file and what is wrong.
+is a ``ValueError`` naming the file and what is wrong. :func:`plan_stored` and :func:`build_stored`
+are these two steps, for files that hold several quantizers (:mod:`vqcore.speech.codec_io`).
+
+:func:`save` refuses (``ValueError``, nothing written) a quantizer whose values :func:`load` would
+refuse, such as NaN or inf codebooks after a diverged training.
 """
 from __future__ import annotations
 
@@ -16,21 +20,24 @@ import inspect
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 
+from ..io.json_limits import loads_limited
 from ..io.tensors import TensorHeader, read_safetensors, write_safetensors
 from .base import Quantizer
 from .registry import QUANTIZERS
 
-__all__ = ["FORMAT", "MAX_VALUES", "load", "save"]
+__all__ = ["FORMAT", "MAX_VALUES", "StoredPlan", "build_stored", "check_device", "load", "plan_stored", "save"]
 
 FORMAT = "vqcore-quantizer/1"
 #: the most numbers a loaded quantizer's codebooks may hold (stages x entries x entry size) unless
 #: :func:`load` is told otherwise: 2**28, 1 GiB in float32 (the EMA estimator keeps a second copy).
 MAX_VALUES = 2 ** 28
+#: a config's limits: 64 KiB of JSON, integers of at most 19 digits (every int64)
 _MAX_CONFIG_CHARS = 1 << 16
 _MAX_INT_DIGITS = 19
 _INT_KEYS = frozenset({"dim", "bits", "stages", "bits_per_stage", "beam_width"})
@@ -57,11 +64,17 @@ class _Expected(NamedTuple):
 
 def save(quantizer: Quantizer, path: str | os.PathLike) -> Path:
     """Write ``quantizer`` (weights, buffers and constructor configuration) to a ``.safetensors`` file,
-    atomically; a ``ValueError`` naming ``path`` when it cannot be written."""
+    atomically; a ``ValueError`` naming ``path`` when it cannot be written, or when :func:`load` would
+    refuse what it holds (NaN or inf codebooks, say, after a diverged training): then nothing is written."""
     if QUANTIZERS.get(type(quantizer).__name__) is not type(quantizer):
         raise ValueError(f"quantizer must be one of {sorted(QUANTIZERS)}, got {type(quantizer).__name__}")
+    state = quantizer.state_dict()
+    problem = _values_problem(state, int(state["codebooks"].shape[-2]))
+    if problem:
+        raise ValueError(f"{path}: cannot save this {type(quantizer).__name__}: {problem} "
+                         f"(load would refuse the file)")
     meta = {"class": type(quantizer).__name__, "config": json.dumps(quantizer.config())}
-    return write_safetensors(path, quantizer.state_dict(), FORMAT, meta)
+    return write_safetensors(path, state, FORMAT, meta)
 
 
 def load(path: str | os.PathLike, device: str | torch.device = "cpu", *, max_values: int = MAX_VALUES) -> Quantizer:
@@ -71,33 +84,75 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", *, max_val
     the file and what is wrong. ``max_values`` bounds the numbers its codebooks may hold
     (default :data:`MAX_VALUES`); raise it to load a larger quantizer.
     """
-    if isinstance(max_values, bool) or not isinstance(max_values, int) or max_values < 1:
-        raise ValueError(f"max_values must be an integer >= 1, got {max_values!r}")
-    _check_device(path, device)
-    plan: dict[str, Any] = {}
+    _check_max_values(max_values)
+    check_device(path, device)
+    plans: list[StoredPlan] = []
 
     def check(meta: dict[str, str], headers: dict[str, TensorHeader]) -> None:
-        cls = QUANTIZERS.get(meta.get("class", ""))
-        if cls is None:
-            raise ValueError(f"{path}: metadata key 'class' names no vqcore quantizer: {meta.get('class')!r}")
-        config = _parse_config(path, meta.get("config"))
-        args = _check_config(path, cls, config)
-        expected, size = _expected_tensors(path, cls, args, max_values)
-        _check_headers(path, cls, headers, expected)
-        plan.update(cls=cls, config=config, codebook_size=size)
+        plans.append(plan_stored(str(path), meta.get("class"), meta.get("config"), headers, max_values=max_values))
 
     _, tensors = read_safetensors(path, FORMAT, check=check)
-    cls = plan["cls"]
-    _check_values(path, tensors, plan["codebook_size"])
-    quantizer = _construct(path, cls, plan["config"])
+    return build_stored(str(path), plans[0], tensors).to(device)
+
+
+class StoredPlan(NamedTuple):
+    """A stored quantizer that passed :func:`plan_stored`: what :func:`build_stored` builds."""
+
+    cls: type[Quantizer]
+    #: the constructor arguments as stored (checked)
+    config: dict[str, Any]
+    #: entries per codebook
+    codebook_size: int
+    #: numbers its codebooks hold (stages x entries x entry size)
+    values: int
+
+
+def plan_stored(where: str, class_name: object, config: object, headers: Mapping[str, TensorHeader], *,
+                max_values: int = MAX_VALUES) -> StoredPlan:
+    """Check a stored quantizer from a file's header alone, before any tensor is read or anything built:
+    ``class_name`` names a vqcore quantizer, ``config`` (JSON text or a parsed object) is a valid set
+    of its constructor arguments whose codebooks hold at most ``max_values`` numbers, and ``headers``
+    (tensor name -> :class:`~vqcore.io.tensors.TensorHeader`) are exactly the tensors it stores.
+
+    ``where`` starts every error message (the file, and which quantizer in it); every failure is a
+    ``ValueError``. Used by :func:`load` and by containers of several quantizers (the speech codec's file).
+    """
+    _check_max_values(max_values)
+    cls = QUANTIZERS.get(class_name) if isinstance(class_name, str) else None
+    if cls is None:
+        raise ValueError(f"{where}: metadata key 'class' names no vqcore quantizer: {class_name!r}")
+    if config is None or isinstance(config, str):
+        config = _parse_config(where, config)
+    elif not isinstance(config, dict):
+        raise ValueError(f"{where}: 'config' must be a JSON object of constructor arguments, "
+                         f"got {type(config).__name__}")
+    args = _check_config(where, cls, config)
+    expected, size = _expected_tensors(where, cls, args, max_values)
+    _check_headers(where, cls, dict(headers), expected)
+    return StoredPlan(cls, config, size, math.prod(expected["codebooks"].shape))
+
+
+def build_stored(where: str, plan: StoredPlan, tensors: Mapping[str, torch.Tensor]) -> Quantizer:
+    """The quantizer of ``plan`` (from :func:`plan_stored`) holding ``tensors`` (those the plan's
+    headers described), on the CPU, after checking their values (finite codebooks, SFVQ's vertex
+    count, ...); a ``ValueError`` starting with ``where``."""
+    problem = _values_problem(dict(tensors), plan.codebook_size)
+    if problem:
+        raise ValueError(f"{where}: {problem}")
+    quantizer = _construct(where, plan.cls, plan.config)
     try:
-        quantizer.load_state_dict(tensors)
+        quantizer.load_state_dict(dict(tensors))
     except RuntimeError as exc:  # a safety net: the checks above should have refused the file
-        raise ValueError(f"{path}: the tensors do not fit {cls.__name__}({plan['config']}): {exc}") from exc
-    return quantizer.to(device)
+        raise ValueError(f"{where}: the tensors do not fit {plan.cls.__name__}({plan.config}): {exc}") from exc
+    return quantizer
 
 
-def _check_device(path: object, device: object) -> None:
+def _check_max_values(max_values: object) -> None:
+    if isinstance(max_values, bool) or not isinstance(max_values, int) or max_values < 1:
+        raise ValueError(f"max_values must be an integer >= 1, got {max_values!r}")
+
+
+def check_device(path: object, device: object) -> None:
     """Refuse a ``device`` torch cannot name or cannot allocate on (no CUDA, a missing GPU, ``meta``)."""
     try:
         dev = torch.device(device)  # type: ignore[arg-type]
@@ -120,29 +175,15 @@ def _construct(path: object, cls: type[Quantizer], config: dict[str, Any]) -> Qu
         raise ValueError(f"{path}: config is not valid for {cls.__name__}: {exc}") from exc
 
 
-def _parse_int(text: str) -> int:
-    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
-        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits (at most {_MAX_INT_DIGITS})")
-    return int(text)
-
-
-def _parse_constant(text: str) -> float:
-    raise ValueError(f"{text} is not a number a quantizer takes")
-
-
 def _parse_config(path: object, text: str | None) -> dict[str, Any]:
-    """The metadata key ``config``: a JSON object, at most 64 KiB, without NaN, inf or huge integers."""
+    """The metadata key ``config``: a JSON object within :func:`~vqcore.io.json_limits.loads_limited`'s
+    limits at a config's size (64 KiB, integers of at most 19 digits: int64's, no NaN or inf)."""
     if text is None:
         raise ValueError(f"{path}: metadata key 'config' is missing")
-    if len(text) > _MAX_CONFIG_CHARS:
-        raise ValueError(f"{path}: metadata key 'config' holds {len(text)} characters, "
-                         f"more than the {_MAX_CONFIG_CHARS} a quantizer's config takes")
     try:
-        config = json.loads(text, parse_int=_parse_int, parse_constant=_parse_constant)
-    except RecursionError as exc:
-        raise ValueError(f"{path}: metadata key 'config' is nested too deeply") from exc
-    except ValueError as exc:  # json.JSONDecodeError, or what _parse_int / _parse_constant refused
-        raise ValueError(f"{path}: metadata key 'config' is not valid JSON ({exc})") from exc
+        config = loads_limited(text, max_chars=_MAX_CONFIG_CHARS, max_int_digits=_MAX_INT_DIGITS)
+    except ValueError as exc:
+        raise ValueError(f"{path}: metadata key 'config' {exc}") from None
     if not isinstance(config, dict):
         raise ValueError(f"{path}: metadata key 'config' must be a JSON object of constructor arguments, "
                          f"got {type(config).__name__}")
@@ -235,28 +276,30 @@ def _check_headers(path: object, cls: type[Quantizer], headers: dict[str, Tensor
                          f"(it stores {sorted(expected)})")
 
 
-def _check_values(path: object, tensors: dict[str, torch.Tensor], codebook_size: int) -> None:
-    """Finite floats that fit the default dtype, codebook entries whose squared norms do too,
-    non-negative EMA counts, and a valid SFVQ vertex count."""
+def _values_problem(tensors: dict[str, torch.Tensor], codebook_size: int) -> str | None:
+    """What :func:`load` refuses in the tensors' values (a sentence), or None: NaN, inf or values beyond
+    the default dtype, codebook entries whose squared norms overflow it, negative EMA counts, an SFVQ
+    vertex count that is not a power of two from 4 to ``codebook_size``."""
     limit = torch.finfo(torch.get_default_dtype()).max
     for name, t in tensors.items():
         if not t.is_floating_point() or t.numel() == 0:
             continue
+        t = t.detach()
         if not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{path}: tensor {name!r} holds NaN or inf values")
+            return f"tensor {name!r} holds NaN or inf values"
         if max(-float(t.min()), float(t.max())) > limit:
-            raise ValueError(f"{path}: tensor {name!r} holds values beyond {torch.get_default_dtype()}'s "
-                             f"range (+-{limit:.3g})")
-    books = tensors["codebooks"]
+            return f"tensor {name!r} holds values beyond {torch.get_default_dtype()}'s range (+-{limit:.3g})"
+    books = tensors["codebooks"].detach()
     if books.numel() and not bool(torch.isfinite(books.to(torch.get_default_dtype()).square().sum(-1)).all()):
-        raise ValueError(f"{path}: tensor 'codebooks' holds entries too large to search (their squared norms "
-                         f"overflow {torch.get_default_dtype()})")
+        return (f"tensor 'codebooks' holds entries too large to search (their squared norms "
+                f"overflow {torch.get_default_dtype()})")
     counts = tensors.get("ema_cluster_size")
     if counts is not None and counts.numel() and float(counts.min()) < 0:
-        raise ValueError(f"{path}: tensor 'ema_cluster_size' holds negative counts")
+        return "tensor 'ema_cluster_size' holds negative counts"
     active = tensors.get("_num_active")
     if active is not None:
         n = int(active)
         if not 4 <= n <= codebook_size or n & (n - 1):
-            raise ValueError(f"{path}: tensor '_num_active' (SFVQ's active vertices) must be a power of two "
-                             f"from 4 to {codebook_size}, got {n}")
+            return (f"tensor '_num_active' (SFVQ's active vertices) must be a power of two "
+                    f"from 4 to {codebook_size}, got {n}")
+    return None

@@ -3,17 +3,28 @@
 The file holds every quantizer's state (``"b<bits>.<name>"`` tensors) and, in its metadata, the
 format tag :data:`CODEC_FORMAT`, the bitrate, method, MDCT window, noise-fill level and each
 quantizer's class and configuration: everything :func:`load_codec` needs to rebuild the codec.
+
+:func:`load_codec` treats the file as untrusted, as :func:`vqcore.load` does: from the header
+alone it checks the settings, each quantizer's class and configuration (against a memory bound
+for all of them together) and that the file holds exactly the tensors those quantizers store,
+with their shapes and dtypes (:func:`~vqcore.quantizers.serialization.plan_stored`); only then
+does it read the tensors, check their values (finite codebooks, ...) and build the codec. Every
+failure is a ``ValueError`` naming the file.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from ..io.tensors import read_safetensors, write_safetensors
-from ..quantizers.registry import QUANTIZERS
+from ..io.json_limits import loads_limited
+from ..io.tensors import TensorHeader, read_safetensors, write_safetensors
+from ..quantizers.serialization import MAX_VALUES, StoredPlan, build_stored, check_device, plan_stored
+from .allocation import bit_allocation
 from .codec import SpeechCodec
 
 __all__ = ["CODEC_FORMAT", "load_codec", "save_codec"]
@@ -21,6 +32,10 @@ __all__ = ["CODEC_FORMAT", "load_codec", "save_codec"]
 CODEC_FORMAT = "vqcore-speech-codec/1"
 #: the quantizer classes a codec file may name
 _CODEC_QUANTIZERS = ("AdditiveVQ", "ResidualVQ", "ProductVQ")
+#: the metadata key ``quantizers``: at most this many characters of JSON, integers of at most 19 digits
+_MAX_QUANTIZERS_CHARS = 1 << 20
+_MAX_INT_DIGITS = 19
+_SETTINGS = ("bitrate", "method", "window", "noise_fill", "quantizers")
 
 
 def save_codec(codec: SpeechCodec, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
@@ -47,21 +62,84 @@ def save_codec(codec: SpeechCodec, path: str | os.PathLike, dtype: torch.dtype |
     return write_safetensors(path, tensors, CODEC_FORMAT, meta)
 
 
-def load_codec(path: str | os.PathLike, device: str | torch.device = "cpu") -> SpeechCodec:
-    """Rebuild a codec written by :func:`save_codec` (codebooks in float32 on ``device``); a
-    ``ValueError`` naming the file when it is not a codec file."""
+def load_codec(path: str | os.PathLike, device: str | torch.device = "cpu", *,
+               max_values: int = MAX_VALUES) -> SpeechCodec:
+    """Rebuild a codec written by :func:`save_codec` (codebooks in float32 on ``device``).
+
+    The file is checked before anything is built (see the module docstring); a ``ValueError`` names
+    the file and what is wrong. ``max_values`` bounds the numbers all its codebooks together may
+    hold (default :data:`~vqcore.quantizers.serialization.MAX_VALUES`).
+    """
     path = Path(path)
-    meta, tensors = read_safetensors(path, CODEC_FORMAT)
+    check_device(path, device)
+    checked: dict[str, Any] = {}
+
+    def check(meta: dict[str, str], headers: dict[str, TensorHeader]) -> None:
+        checked.update(_settings(path, meta))
+        checked["plans"] = _plans(path, meta["quantizers"], headers, max_values)
+        try:
+            groups = sorted(f"b{b}" for b in bit_allocation(checked["bitrate"]).groups)
+        except ValueError as exc:
+            raise ValueError(f"{path}: metadata key 'bitrate': {exc}") from None
+        if sorted(checked["plans"]) != groups:  # else the codec would build untrained ones for the others
+            raise ValueError(f"{path}: the file holds the quantizers {sorted(checked['plans'])}, but a codec "
+                             f"at {checked['bitrate']:g} kbit/s has {groups}")
+
+    _, tensors = read_safetensors(path, CODEC_FORMAT, check=check)
     quantizers = {}
-    for key, spec in json.loads(meta["quantizers"]).items():
-        cls = QUANTIZERS.get(spec["class"]) if spec["class"] in _CODEC_QUANTIZERS else None
-        if cls is None:
-            raise ValueError(f"{path}: quantizer {key} has unknown class {spec['class']!r}")
-        q = cls(**spec["config"])
+    for key, plan in checked["plans"].items():
         state = {name[len(key) + 1:]: t.to(torch.float32) if t.is_floating_point() else t
                  for name, t in tensors.items() if name.startswith(key + ".")}
-        q.load_state_dict(state)
-        quantizers[key] = q
-    codec = SpeechCodec(float(meta["bitrate"]), meta["method"], quantizers=quantizers, window=meta["window"],
-                        noise_fill=float(meta["noise_fill"]))
+        quantizers[key] = build_stored(f"{path}: quantizer {key!r}", plan, state)
+    try:
+        codec = SpeechCodec(checked["bitrate"], checked["method"], quantizers=quantizers,
+                            window=checked["window"], noise_fill=checked["noise_fill"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"{path}: the settings and quantizers do not make a codec: {exc}") from exc
     return codec.to(device).eval()
+
+
+def _settings(path: Path, meta: dict[str, str]) -> dict[str, Any]:
+    """The codec's settings from the metadata: bitrate and noise fill finite numbers, method and window strings."""
+    missing = [key for key in _SETTINGS if key not in meta]
+    if missing:
+        raise ValueError(f"{path}: metadata key {missing[0]!r} is missing (a codec file has {', '.join(_SETTINGS)})")
+    out: dict[str, Any] = {"method": meta["method"], "window": meta["window"]}
+    for key in ("bitrate", "noise_fill"):
+        try:
+            value = float(meta[key]) if len(meta[key]) <= 64 else math.nan
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{path}: metadata key {key!r} must be a finite number >= 0, got {meta[key][:64]!r}")
+        out[key] = value
+    return out
+
+
+def _plans(path: Path, text: str, headers: dict[str, TensorHeader], max_values: int) -> dict[str, StoredPlan]:
+    """Check every quantizer the metadata key ``quantizers`` describes against its tensors' headers."""
+    try:
+        specs = loads_limited(text, max_chars=_MAX_QUANTIZERS_CHARS, max_int_digits=_MAX_INT_DIGITS)
+    except ValueError as exc:
+        raise ValueError(f"{path}: metadata key 'quantizers' {exc}") from None
+    if not isinstance(specs, dict) or not specs:
+        raise ValueError(f"{path}: metadata key 'quantizers' must be a non-empty JSON object "
+                         f"(key -> class and config), got {type(specs).__name__}")
+    owned = {name: key for key in specs for name in headers if name.startswith(f"{key}.")}
+    stray = sorted(set(headers) - set(owned))
+    if stray:
+        raise ValueError(f"{path}: tensor {stray[0]!r} belongs to no quantizer of the file ({sorted(specs)})")
+    plans, total = {}, 0
+    for key, spec in specs.items():
+        where = f"{path}: quantizer {key!r}"
+        if not isinstance(spec, dict) or set(spec) != {"class", "config"}:
+            raise ValueError(f"{where} must be a JSON object with the keys 'class' and 'config', got {spec!r:.80}")
+        if spec["class"] not in _CODEC_QUANTIZERS:
+            raise ValueError(f"{where} has unknown class {spec['class']!r} (a codec uses {', '.join(_CODEC_QUANTIZERS)})")
+        mine = {name[len(key) + 1:]: h for name, h in headers.items() if owned.get(name) == key}
+        plan = plan_stored(where, spec["class"], spec["config"], mine, max_values=max_values)
+        total += plan.values
+        if total > max_values:
+            raise ValueError(f"{path}: the codebooks of its quantizers hold more than max_values={max_values} values")
+        plans[key] = plan
+    return plans
