@@ -7,6 +7,7 @@ replaced; the optimised code must return exactly the same codes.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -198,3 +199,146 @@ def test_threads_share_the_chunks_without_changing_the_codes():
             assert torch.get_num_threads() == t  # restored after the search
     finally:
         torch.set_num_threads(threads)
+
+# -- reused tables, and rows far larger than the codewords ---------------------------
+
+def test_reused_tables_give_the_same_codes_and_are_rebuilt_for_new_codebooks():
+    x, books = _data(300, 16, 4, 64, torch.float32, seed=11)
+    tables = beam_search.SearchTables(books, x.dtype)
+    for beam in (1, 4):
+        for ordered in (False, True):
+            want = additive_beam_search(x, books, beam, ordered=ordered)
+            assert torch.equal(additive_beam_search(x, books, beam, ordered=ordered, tables=tables), want)
+            # a smaller scratch than the one already there, and one that must grow
+            assert torch.equal(additive_beam_search(x, books, beam, chunk_size=7, ordered=ordered, tables=tables),
+                               want)
+    other = books.flip(1)
+    assert not tables.matches(other, x.dtype) and not tables.matches(books, torch.float64)
+    assert torch.equal(additive_beam_search(x, other, 4, tables=tables), additive_beam_search(x, other, 4))
+
+
+def test_tables_in_use_are_not_shared_and_copies_drop_the_gram_table():
+    import copy
+    import pickle
+
+    x, books = _data(50, 8, 3, 16, torch.float32, seed=12)
+    tables = beam_search.SearchTables(books, x.dtype)
+    tables.table(10)
+    assert tables.claim()
+    try:  # another search while the tables are claimed builds its own
+        assert torch.equal(additive_beam_search(x, books, 4, tables=tables), additive_beam_search(x, books, 4))
+    finally:
+        tables.release()
+    for clone in (copy.deepcopy(tables), pickle.loads(pickle.dumps(tables))):
+        assert clone._table is None and clone.matches(books, x.dtype) and clone.claim()
+        assert torch.equal(additive_beam_search(x, books, 4, tables=clone), additive_beam_search(x, books, 4))
+
+
+def test_gram_rows_built_in_place_equal_the_plain_product():
+    _, books = _data(1, 64, 4, 256, torch.float32, seed=13)
+    tables = beam_search.SearchTables(books, torch.float32)
+    flat = books.reshape(-1, 64)
+    want = (2 * (flat @ flat.T)).view(-1, 256)
+    assert torch.equal(tables.table(0)[:tables.gram_rows], want)
+    assert torch.equal(tables.table(1000)[:tables.gram_rows], want)  # grown: copied, not recomputed
+
+
+def _relative_exhaustive(x: torch.Tensor, books: torch.Tensor) -> torch.Tensor:
+    """Exhaustive search in float64 over the errors relative to ``||x||^2``, ``||sum c||^2 - 2 <x, sum c>``:
+    the codes rows far larger than the codewords must get."""
+    m_count, k_size, _ = books.shape
+    tuples = torch.tensor(list(itertools.product(range(k_size), repeat=m_count)))
+    recon = books.double()[torch.arange(m_count), tuples].sum(1)
+    return tuples[((recon * recon).sum(-1) - 2 * x.double() @ recon.T).argmin(1)]
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+def test_rows_far_larger_than_the_codewords_get_exact_codes(ordered, monkeypatch):
+    """||x|| ~ 1e7 ||c||: float32 scores that start at ||x||^2 cannot tell the tuples apart; such rows are
+    searched in float64 relative to ||x||^2, so a beam wide enough to be exhaustive is exact again."""
+    gen = torch.Generator().manual_seed(14)
+    books = torch.randn(3, 4, 6, generator=gen)
+    x = torch.randn(60, 6, generator=gen)
+    x[::2] *= 1e7  # half the rows huge, half ordinary
+    wide = math.comb(3, 1) * 4 ** 3
+    codes = additive_beam_search(x, books, wide, ordered=ordered)
+    want = _relative_exhaustive(x[::2], books)
+    assert torch.equal(codes[::2], want)
+    assert torch.equal(codes[1::2], additive_beam_search(x[1::2], books, wide, ordered=ordered))
+    assert torch.equal(codes[1::2], additive_exhaustive_search(x[1::2], books))
+    # the rows are searched by themselves: the same codes in any batch
+    assert torch.equal(additive_beam_search(x[::2], books, wide, ordered=ordered), codes[::2])
+    # without the precise path the float32 scores lose the codewords' terms: the test can fail
+    monkeypatch.setattr(beam_search, "_precise_rows", lambda x, tables: None)
+    assert not torch.equal(additive_beam_search(x[::2], books, wide, ordered=ordered), want)
+
+
+def test_only_rows_beyond_the_bound_take_the_precise_path():
+    gen = torch.Generator().manual_seed(15)
+    books = torch.randn(2, 8, 4, generator=gen)
+    tables = beam_search.SearchTables(books, torch.float32)
+    bound = tables.norms.max() / torch.finfo(torch.float32).eps
+    x = torch.randn(5, 4, generator=gen)
+    x = x / x.norm(dim=1, keepdim=True) * bound.sqrt() * torch.tensor([0.5, 0.99, 1.01, 2.0, 1e3]).view(5, 1)
+    assert beam_search._precise_rows(x, tables).tolist() == [False, False, True, True, True]
+    assert beam_search._precise_rows(x[:2], tables) is None
+    assert beam_search._precise_rows(x, beam_search.SearchTables(torch.zeros(2, 8, 4), torch.float32)) is None
+
+
+def test_additive_vq_keeps_its_tables_until_the_codebooks_change():
+    import vqcore
+
+    x, books = _data(200, 16, 3, 32, torch.float32, seed=16)
+    q = vqcore.AdditiveVQ(16, 3, 5, beam_width=4)
+    with torch.no_grad():
+        q.codebooks.copy_(books)
+    first = q.encode(x)
+    kept = q.__dict__["_search_tables"]
+    assert torch.equal(q.encode(x), first) and q.__dict__["_search_tables"] is kept
+    with torch.no_grad():
+        q.codebooks.data.mul_(-1)  # in place, through .data: no version bump, the values tell
+    assert torch.equal(q.encode(x), additive_beam_search(x, -books, 4))
+    assert q.__dict__["_search_tables"] is not kept
+
+
+def _reference_fixed_order(x: torch.Tensor, codebooks: torch.Tensor, beam_width: int) -> torch.Tensor:
+    """The plain tensorized fixed-order beam search (codebook 0, 1, ...), with the same float additions as
+    the search's ordered track: ``(N, M)`` codes."""
+    m_count, k_size, dim = codebooks.shape
+    flat = codebooks.reshape(-1, dim).to(x.dtype)
+    lin = torch.addmm((flat * flat).sum(-1), x, flat.T, alpha=-2.0).view(-1, m_count, k_size)
+    gram2 = (2 * (flat @ flat.T)).view(-1, m_count, k_size)
+    n = x.shape[0]
+    err, path = (x * x).sum(-1, keepdim=True), torch.zeros(n, 1, 0, dtype=torch.long)
+    for m in range(m_count):
+        inc = lin[:, m].unsqueeze(1).expand(n, path.shape[1], k_size)
+        for s in range(m):
+            inc = inc + gram2[path[:, :, s] + s * k_size, m]
+        score = (err.unsqueeze(-1) + inc).reshape(n, -1)
+        keep = 1 if m == m_count - 1 else min(beam_width, score.shape[1])
+        err, col = score.topk(keep, dim=1, largest=False, sorted=True)
+        parent = col // k_size
+        path = torch.cat([path.gather(1, parent.unsqueeze(-1).expand(-1, -1, m)), (col % k_size).unsqueeze(-1)], 2)
+    return path[:, 0]
+
+
+@pytest.mark.parametrize("beam", [1, 4, 16])
+@pytest.mark.parametrize("stages,size,dim,dtype", [(4, 256, 64, torch.float32), (3, 64, 16, torch.float64),
+                                                   (4, 12, 8, torch.float32), (3, 5, 6, torch.float64)])
+def test_ordered_track_picks_between_the_plain_searches(beam, stages, size, dim, dtype):
+    """With ordered=True every vector gets the free-order reference's tuple or the plain fixed-order one,
+    whichever has the smaller error."""
+    x, books = _data(400, dim, stages, size, dtype, seed=stages * 10 + size + beam)
+    free, fixed = _reference_beam_search(x, books, beam), _reference_fixed_order(x, books, beam)
+    got = additive_beam_search(x, books, beam, ordered=True)
+    stage = torch.arange(stages)
+
+    def err(codes):
+        return ((books.double()[stage, codes].sum(1) - x.double()) ** 2).sum(-1)
+
+    is_free, is_fixed = (got == free).all(1), (got == fixed).all(1)
+    assert torch.all(is_free | is_fixed)
+    e_got, e_other = err(got), torch.where(is_free, err(fixed), err(free))
+    assert torch.all(e_got <= e_other * (1 + 1e-5) + 1e-9)
+    if beam > 1 and stages == 4 and size == 256:  # both searches do win somewhere: the test sees a wrong pick
+        assert torch.any(~is_free) and torch.any(~is_fixed)

@@ -7,7 +7,11 @@ import torch
 
 from .checks import MAX_CODEBOOK_VALUES, check_bits_per_codebook, check_positive_int
 from .base import Quantizer
-from .beam_search import additive_beam_search
+from .estimators import DEFAULT_DIVEQ_NOISE_STD
+from .beam_search import SearchTables, additive_beam_search
+
+#: the largest Gram table (elements) an AdditiveVQ keeps between encode calls (64 M: 4 x 1024 entries)
+_KEEP_GRAM = 1 << 26
 
 
 class AdditiveVQ(Quantizer):
@@ -27,8 +31,9 @@ class AdditiveVQ(Quantizer):
             fixed order, e.g. warm-started from a :class:`~vqcore.ResidualVQ`: the error is then
             never worse than a residual quantizer's beam search with the same codebooks, at
             about 1.5 times the encoding cost for ``M = 4``.
-        estimator: ``"nsvq"`` (default) or ``"ste"``.
-        beta, init_std: as for :class:`~vqcore.VQ`.
+        estimator: ``"nsvq"`` (default), ``"ste"``, ``"diveq"``, ``"diveq_detach"`` or ``"rotation"``,
+            on the sum of the chosen entries.
+        beta, init_std, diveq_noise_std: as for :class:`~vqcore.VQ`.
 
     Integer arguments accept Python and numpy integers; ``bits_per_stage`` is at most 24.
     Dtypes: see :class:`~vqcore.Quantizer` (float16/bfloat16 inputs give float32 outputs).
@@ -38,12 +43,13 @@ class AdditiveVQ(Quantizer):
 
     def __init__(self, dim: int, stages: int, bits_per_stage: int, beam_width: int = 16, *,
                  ordered_track: bool = False, estimator: str = "nsvq", beta: float = 0.25,
-                 init_std: float = 1.0) -> None:
+                 init_std: float = 1.0, diveq_noise_std: float = DEFAULT_DIVEQ_NOISE_STD) -> None:
         dim = check_positive_int("dim", dim, maximum=MAX_CODEBOOK_VALUES)
         stages = check_positive_int("stages", stages, maximum=MAX_CODEBOOK_VALUES)
         bits_per_stage = check_bits_per_codebook("bits_per_stage", bits_per_stage)
         beam_width = check_positive_int("beam_width", beam_width)
-        super().__init__(dim, stages, bits_per_stage, dim, estimator=estimator, beta=beta, init_std=init_std)
+        super().__init__(dim, stages, bits_per_stage, dim, estimator=estimator, beta=beta, init_std=init_std,
+                         diveq_noise_std=diveq_noise_std)
         if not isinstance(ordered_track, bool):
             raise ValueError(f"ordered_track must be True or False, got {ordered_track!r}")
         self.beam_width = beam_width
@@ -52,11 +58,17 @@ class AdditiveVQ(Quantizer):
     def config(self) -> dict[str, Any]:
         return {"dim": self.dim, "stages": self.num_stages, "bits_per_stage": self.bits_per_stage,
                 "beam_width": self.beam_width, "ordered_track": self.ordered_track,
-                "estimator": self.estimator, "beta": self.beta, "init_std": self.init_std}
+                "estimator": self.estimator, "beta": self.beta, "init_std": self.init_std,
+                "diveq_noise_std": self.diveq_noise_std}
 
     def _encode_flat(self, x: torch.Tensor) -> torch.Tensor:
-        return additive_beam_search(x, self._codebooks_as(x.dtype).detach(), self.beam_width,
-                                    ordered=self.ordered_track)
+        books = self._codebooks_as(x.dtype).detach()
+        tables = self.__dict__.get("_search_tables")
+        if tables is None or not tables.matches(books, x.dtype):
+            # the Gram blocks are kept while the codebooks stay the same (not when they are very large)
+            tables = SearchTables(books, x.dtype)
+            self.__dict__["_search_tables"] = tables if tables.gram_rows * tables.codebook_size <= _KEEP_GRAM else None
+        return additive_beam_search(x, books, self.beam_width, ordered=self.ordered_track, tables=tables)
 
     def _decode_flat(self, codes: torch.Tensor) -> torch.Tensor:
         return self._decode_sum(codes)

@@ -21,12 +21,20 @@ equal scores may differ):
   ``(n, beam, U*K)`` scores are never formed and each ``topk`` sees a few hundred values;
 - vectors are searched in chunks sized for the cache on CPUs and for occupancy on GPUs; on a CPU
   with ``torch.get_num_threads() > 1`` the chunks are shared among that many Python threads, each
-  running torch with one thread (the operations of one chunk are too small for intra-op threads).
+  running torch with one thread (the operations of one chunk are too small for intra-op threads);
+- the Gram blocks depend on the codebooks only: :class:`SearchTables` holds them for reuse
+  (:class:`~vqcore.AdditiveVQ` keeps one while its codebooks stay the same).
+
+Rows far larger than the codewords (``||x|| ~ 1e7 ||c||`` in float32) would lose the codewords'
+terms to the rounding of ``||x||^2``; they are searched in float64 with scores relative to
+``||x||^2`` (:func:`_precise_rows`).
 """
 from __future__ import annotations
 
 import itertools
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +44,9 @@ import torch.nn.functional as F
 _CHUNK_ELEMENTS = {"cpu": 1 << 21, "cuda": 1 << 27}
 #: hierarchical top-k: the largest block of candidates, and the smaller blocks each one splits into
 _TOP_BLOCK, _FANOUT = 64, 8
+#: block minima by one ``amin`` (not repeated halving) when the blocks per row are at least this many
+#: and the blocks at most ``2 ** _AMIN_TIMES`` entries long
+_AMIN_INNER, _AMIN_TIMES = 32, 3
 
 
 def _set_hashes(num_stages: int, codebook_size: int, device: torch.device) -> torch.Tensor:
@@ -86,8 +97,11 @@ def _block_sizes(codebook_size: int) -> list[int]:
 def _halve_min(values: torch.Tensor, times: int) -> torch.Tensor:
     """``(R, L) -> (R, L / 2**times)``: value ``j`` is the minimum of entries ``j, j + L', j + 2L', ...``
     with ``L' = L / 2**times``. Halving with ``minimum`` (contiguous, vectorised) is far cheaper than
-    ``amin`` over a short innermost dimension.
+    ``amin`` over a short innermost dimension; for a long ``L'``, one ``amin`` over the strided middle
+    dimension of the ``(R, 2**times, L')`` view (also contiguous along ``L'``) reads the values once.
     """
+    if values.shape[1] >> times >= _AMIN_INNER and times <= _AMIN_TIMES:
+        return values.view(values.shape[0], 1 << times, -1).amin(1)
     for _ in range(times):
         half = values.shape[1] // 2
         values = torch.minimum(values[:, :half], values[:, half:])
@@ -109,6 +123,9 @@ def _smallest(inc: torch.Tensor, err: torch.Tensor, sizes: list[int], pool: int)
     """
     n, b = err.shape
     rows, device = inc.shape[0], inc.device
+    if pool == 1 and b == 1:  # the best candidate: no block minima needed
+        best, idx = inc.view(n, -1).min(dim=1, keepdim=True)
+        return best + err, idx + (torch.arange(n, device=device) * (rows // n * inc.shape[1])).unsqueeze(-1)
     mins = [inc]  # block minima, smallest blocks first
     for small, big in zip(sizes[::-1][:-1], sizes[::-1][1:]):
         mins.append(_halve_min(mins[-1], (big // small).bit_length() - 1))
@@ -151,11 +168,12 @@ def _best_completion(inc: torch.Tensor, err: torch.Tensor, path: torch.Tensor, c
     Returns ``(error (n,), beam (n, 1), entry (n, 1), path of the chosen beam (n, M-1))``.
     """
     n, n_beam = err.shape
-    total = (inc.view(n, n_beam, codebook_size) + err.unsqueeze(-1)).view(n, -1)
-    best_err, best = total.min(dim=1, keepdim=True)
-    beam = best // codebook_size
-    prefix = path.gather(1, beam.unsqueeze(-1).expand(-1, -1, path.shape[2])).squeeze(1)
-    return best_err.squeeze(1), beam, best % codebook_size, prefix
+    # min_k (err + inc[k]) == err + min_k inc[k] (rounding is monotone): each tuple's best entry first
+    tuple_min, entry = inc.view(n * n_beam, codebook_size).min(dim=1, keepdim=True)
+    best_err, beam = (tuple_min.view(n, n_beam) + err).min(dim=1, keepdim=True)
+    pick = torch.arange(n, device=err.device).unsqueeze(-1) * n_beam + beam  # (n, 1) global tuple index
+    prefix = path.reshape(n * n_beam, -1).index_select(0, pick.view(-1))
+    return best_err.squeeze(1), beam, entry.view(-1).index_select(0, pick.view(-1)).unsqueeze(-1), prefix
 
 
 def _ordered_track(n: int, lin_start: int, table: torch.Tensor, err: torch.Tensor, sizes: list[int],
@@ -188,17 +206,21 @@ def _ordered_track(n: int, lin_start: int, table: torch.Tensor, err: torch.Tenso
     return torch.cat([prefix, entry], dim=1), best_err
 
 
-def _beam_search_chunk(x: torch.Tensor, flat_books: torch.Tensor, norms: torch.Tensor, table: torch.Tensor,
-                       hashes: torch.Tensor, num_stages: int, codebook_size: int, beam_width: int,
-                       ordered: bool = False) -> torch.Tensor:
+def _beam_search_chunk(x: torch.Tensor, tables: SearchTables, table: torch.Tensor, lin_start: int,
+                       beam_width: int, ordered: bool = False, relative: bool = False) -> torch.Tensor:
+    """Codes ``(n, M)`` of the chunk ``x`` ``(n, D)``; ``table``: the Gram rows of ``tables`` followed by
+    scratch rows, of which rows ``[lin_start, lin_start + n * M)`` are this chunk's.
+
+    ``relative``: scores leave out ``||x||^2`` (the same for every tuple of a vector), so that they keep
+    the codewords' terms when ``||x||`` is far larger than the codewords (see :func:`_precise_rows`).
+    """
     n, device = x.shape[0], x.device
-    m_count, k_size = num_stages, codebook_size
+    m_count, k_size = tables.num_stages, tables.codebook_size
     mk = m_count * k_size
     # table rows: [0, MK*M) the Gram blocks (row j*M + m: 2 <c_j, c> for c in codebook m), then
-    # this chunk's linear blocks (row MK*M + i*M + m: ||c||^2 - 2 <x_i, c> for c in codebook m)
-    lin_start = mk * m_count
+    # this chunk's linear blocks (row lin_start + i*M + m: ||c||^2 - 2 <x_i, c> for c in codebook m)
     lin = table[lin_start:lin_start + n * m_count].view(n, mk)
-    torch.addmm(norms, x, flat_books.T, alpha=-2.0, out=lin)
+    torch.addmm(tables.norms, x, tables.flat_books.T, alpha=-2.0, out=lin)
     if m_count == 1:
         return lin.argmin(-1, keepdim=True)
     sizes = _block_sizes(k_size)
@@ -210,7 +232,7 @@ def _beam_search_chunk(x: torch.Tensor, flat_books: torch.Tensor, norms: torch.T
     #   (flat index m*K + k) in the order they were added; err, key (n, n_beam): error, set hash
     inc = lin.view(n * m_count, k_size)
     unused = torch.arange(m_count, device=device).repeat(n, 1).view(n, 1, m_count)
-    err = sq_norms = (x * x).sum(-1, keepdim=True)
+    err = sq_norms = x.new_zeros(n, 1) if relative else (x * x).sum(-1, keepdim=True)
     key = torch.zeros(n, 1, dtype=torch.int64, device=device)
     path = unused[:, :, :0]
     n_beam, n_unused = 1, m_count
@@ -224,13 +246,16 @@ def _beam_search_chunk(x: torch.Tensor, flat_books: torch.Tensor, norms: torch.T
         cand_score, cand = _smallest(inc, err, sizes, pool)
         tup = cand // k_size  # t * U + slot: also the flat index into `unused`
         new = torch.take(unused, tup) * k_size + cand % k_size
-        cand_key = torch.take(key, tup // n_unused) + hashes[new]
-        if step:
+        cand_key = torch.take(key, tup // n_unused) + tables.hashes[new]
+        if step and pool > 1:  # a single candidate has no repeats
             cand_score = _drop_repeats(cand_score, cand_key)
-        err, pos = cand_score.topk(min(beam_width, pool), dim=1, largest=False, sorted=False)
-        tup, new, key = tup.gather(1, pos), new.gather(1, pos), cand_key.gather(1, pos)
+        if pool > beam_width or step:
+            err, pos = cand_score.topk(min(beam_width, pool), dim=1, largest=False, sorted=False)
+            tup, new, key = tup.gather(1, pos), new.gather(1, pos), cand_key.gather(1, pos)
+        else:  # the first step's pool is the beam: every candidate is kept
+            err, key = cand_score, cand_key
         parent = tup // n_unused  # global index of the parent tuple
-        n_parent, n_beam = n_beam, pos.shape[1]
+        n_parent, n_beam = n_beam, tup.shape[1]
         # the new tuples' unused codebooks (the parent's but `new`'s), and their paths
         keep = torch.arange(n_unused - 1, device=device)
         keep = keep + (keep >= (tup - parent * n_unused).unsqueeze(-1)).long()  # (n, n_beam, U-1)
@@ -253,14 +278,118 @@ def _beam_search_chunk(x: torch.Tensor, flat_books: torch.Tensor, norms: torch.T
     return codes
 
 
+class SearchTables:
+    """What a beam search over one set of codebooks needs besides the vectors: the codewords, their
+    squared norms, the set hashes and the Gram blocks, built once and reused while the codebooks stay
+    the same (:meth:`matches`). :class:`~vqcore.AdditiveVQ` keeps one per quantizer.
+
+    The Gram rows (``2 <c_j, c>``, ``(M*K*M, K)``) and the scratch rows that hold each chunk's linear
+    blocks share one table, so that one ``embedding_bag`` sums both; :meth:`table` grows the scratch
+    on demand. One search at a time uses a table (:meth:`claim`); a concurrent search builds its own.
+
+    codebooks: ``(M, K, D)``; dtype: the dtype of the vectors to be searched.
+    """
+
+    def __init__(self, codebooks: torch.Tensor, dtype: torch.dtype) -> None:
+        self.codebooks = codebooks.detach().to(dtype).clone()
+        self.num_stages, self.codebook_size, dim = self.codebooks.shape
+        self.flat_books = self.codebooks.view(-1, dim)
+        self.norms = (self.flat_books * self.flat_books).sum(-1)
+        self.hashes = _set_hashes(self.num_stages, self.codebook_size, self.codebooks.device)
+        self.gram_rows = self.num_stages * self.codebook_size * self.num_stages
+        self._table: torch.Tensor | None = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:  # copies rebuild the table and the lock
+        return {k: v for k, v in self.__dict__.items() if k not in ("_table", "_lock")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _table=None, _lock=threading.Lock())
+
+    def matches(self, codebooks: torch.Tensor, dtype: torch.dtype) -> bool:
+        """Whether these tables are those of ``codebooks`` (same values, shape and device) for ``dtype``."""
+        return (self.codebooks.dtype == dtype and self.codebooks.shape == codebooks.shape
+                and self.codebooks.device == codebooks.device and torch.equal(self.codebooks, codebooks.to(dtype)))
+
+    def table(self, scratch_rows: int) -> torch.Tensor:
+        """``(gram_rows + at least scratch_rows, K)``: the Gram rows, then scratch rows."""
+        if self._table is None or self._table.shape[0] < self.gram_rows + scratch_rows:
+            table = self.codebooks.new_empty(self.gram_rows + scratch_rows, self.codebook_size)
+            gram = table[:self.gram_rows].view(self.flat_books.shape[0], -1)
+            if self._table is None:
+                torch.mm(self.flat_books, self.flat_books.T, out=gram).mul_(2)
+            else:
+                gram.copy_(self._table[:self.gram_rows].view_as(gram))
+            self._table = table
+        return self._table
+
+    def claim(self) -> bool:
+        """Take the tables for one search (False: another search holds them); :meth:`release` after."""
+        return self._lock.acquire(blocking=False)
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+def _precise_rows(x: torch.Tensor, tables: SearchTables) -> torch.Tensor | None:
+    """``(N,)`` bool: the rows too large for the search's scores in ``x.dtype``, or None when there are none.
+
+    A score starts at ``||x||^2`` and adds ``||c||^2 - 2 <x, c>`` per codeword; the codewords' own
+    terms, which tell close tuples apart, round away once ``||x||^2 * eps`` (``eps``: the dtype's
+    relative precision) reaches ``||c||^2`` (float32, ``||x|| ~ 1e7 ||c||``: arbitrary codes). Rows
+    with ``||x||^2 * eps > max ||c||^2`` (none in ordinary data: ``||x|| > ~2900 max ||c||`` in
+    float32) are searched in float64 without the ``||x||^2``.
+    """
+    if x.numel() == 0:
+        return None
+    scale = tables.norms.max()
+    if not scale > 0:  # all codewords zero: every tuple is as good as any other
+        return None
+    bound = scale / torch.finfo(x.dtype).eps
+    if x.abs().amax() ** 2 * x.shape[1] <= bound:  # cheap: no row can pass the bound
+        return None
+    rows = (x.double() ** 2).sum(-1) > bound.double()
+    return rows if rows.any() else None
+
+
 def default_chunk_size(device: torch.device, beam_width: int, num_stages: int, codebook_size: int) -> int:
     """Vectors searched at once by :func:`additive_beam_search` when ``chunk_size`` is not given."""
     budget = _CHUNK_ELEMENTS.get(device.type, 1 << 24)
     return max(1, budget // (beam_width * num_stages * codebook_size))
 
 
+def _search_chunks(x: torch.Tensor, tables: SearchTables, beam_width: int, chunk_size: int, ordered: bool,
+                   relative: bool) -> torch.Tensor:
+    """The chunks of ``x`` searched with ``tables`` (claimed by the caller), in Python threads on a CPU."""
+    starts = list(range(0, x.shape[0], chunk_size))
+    threads = torch.get_num_threads() if x.device.type == "cpu" else 1
+    workers = max(1, min(threads, len(starts)))
+    scratch = chunk_size * tables.num_stages  # rows of one chunk's linear blocks; each worker its own
+    table = tables.table(workers * scratch)
+
+    def search(chunk_starts: list[int], lin_start: int) -> list[torch.Tensor]:
+        with torch.no_grad():
+            return [_beam_search_chunk(x[i:i + chunk_size], tables, table, lin_start, beam_width, ordered, relative)
+                    for i in chunk_starts]
+
+    if workers == 1:
+        out = search(starts, tables.gram_rows)
+    else:
+        groups = [starts[w::workers] for w in range(workers)]
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(workers, thread_name_prefix="vqcore-beam") as pool:
+                done = list(pool.map(search, groups, [tables.gram_rows + w * scratch for w in range(workers)]))
+        finally:
+            torch.set_num_threads(threads)
+        by_start = {i: codes for group, codes in zip(groups, done) for i, codes in zip(group, codes)}
+        out = [by_start[i] for i in starts]
+    return torch.cat(out) if len(out) > 1 else out[0]
+
+
 def additive_beam_search(x: torch.Tensor, codebooks: torch.Tensor, beam_width: int,
-                         chunk_size: int | None = None, ordered: bool = False) -> torch.Tensor:
+                         chunk_size: int | None = None, ordered: bool = False,
+                         tables: SearchTables | None = None) -> torch.Tensor:
     """Encode ``x`` with additive quantization by beam search.
 
     Args:
@@ -276,49 +405,40 @@ def additive_beam_search(x: torch.Tensor, codebooks: torch.Tensor, beam_width: i
             AVQ codebooks warm-started from them), where using a small late-stage codebook early
             leaves a large early-stage codebook for a small residual. Costs about half as much
             again as the free-order search for ``M = 4``.
+        tables: the :class:`SearchTables` of an earlier search, reused when they match ``codebooks``
+            and ``x.dtype`` (else built here): the Gram blocks are then not computed again.
     Returns:
         ``(N, M)`` long: the entry chosen from each codebook (in codebook order).
 
     On a CPU with ``T = torch.get_num_threads() > 1`` and more than one chunk, ``T`` Python threads
     search the chunks, and torch is set to one thread until they are done (the setting is
     process-wide, so other threads of the process see it too while the search runs). The codes
-    do not depend on the number of threads or on ``chunk_size``.
+    do not depend on the number of threads, on ``chunk_size`` or on ``tables``. Rows far larger
+    than the codewords (:func:`_precise_rows`) are searched in float64 with scores relative to
+    ``||x||^2``.
     """
     x = x.detach()
-    num_stages, codebook_size, dim = codebooks.shape
-    flat_books = codebooks.reshape(-1, dim).to(x.dtype)
-    norms = (flat_books * flat_books).sum(-1)
-    hashes = _set_hashes(num_stages, codebook_size, x.device)
+    if tables is None or not tables.matches(codebooks, x.dtype):
+        tables = SearchTables(codebooks, x.dtype)
     if chunk_size is None:
-        chunk_size = default_chunk_size(x.device, beam_width, num_stages, codebook_size)
+        chunk_size = default_chunk_size(x.device, beam_width, tables.num_stages, tables.codebook_size)
     chunk_size = max(1, min(chunk_size, x.shape[0]))
-    mk = num_stages * codebook_size
-    # rows embedding_bag sums: the Gram blocks (shared) and room for a chunk's linear blocks
-    table = torch.empty(mk * num_stages + chunk_size * num_stages, codebook_size, dtype=x.dtype, device=x.device)
-    table[:mk * num_stages] = (2 * (flat_books @ flat_books.T)).view(-1, codebook_size)
-    starts = list(range(0, x.shape[0], chunk_size))
-
-    def search(chunk_starts: list[int], scratch: torch.Tensor) -> list[torch.Tensor]:
-        with torch.no_grad():
-            return [_beam_search_chunk(x[i:i + chunk_size], flat_books, norms, scratch, hashes, num_stages,
-                                       codebook_size, beam_width, ordered) for i in chunk_starts]
-
-    threads = torch.get_num_threads() if x.device.type == "cpu" else 1
-    workers = min(threads, len(starts))
-    if workers <= 1:
-        out = search(starts, table)
-    else:
-        groups = [starts[w::workers] for w in range(workers)]
-        tables = [table] + [table.clone() for _ in range(workers - 1)]  # each thread its own scratch rows
-        torch.set_num_threads(1)
-        try:
-            with ThreadPoolExecutor(workers, thread_name_prefix="vqcore-beam") as pool:
-                done = list(pool.map(search, groups, tables))
-        finally:
-            torch.set_num_threads(threads)
-        by_start = {i: codes for group, codes in zip(groups, done) for i, codes in zip(group, codes)}
-        out = [by_start[i] for i in starts]
-    return torch.cat(out) if len(out) > 1 else out[0]
+    if not tables.claim():  # another search is using them: a private copy
+        tables = SearchTables(tables.codebooks, x.dtype)
+        tables.claim()
+    try:
+        precise = _precise_rows(x, tables)
+        if precise is None:
+            return _search_chunks(x, tables, beam_width, chunk_size, ordered, relative=False)
+        codes = x.new_empty(x.shape[0], tables.num_stages, dtype=torch.long)
+        if not precise.all():
+            codes[~precise] = _search_chunks(x[~precise], tables, beam_width, chunk_size, ordered, relative=False)
+    finally:
+        tables.release()
+    wide = SearchTables(codebooks, torch.float64)
+    wide.claim()
+    codes[precise] = _search_chunks(x[precise].double(), wide, beam_width, chunk_size, ordered, relative=True)
+    return codes
 
 
 def additive_exhaustive_search(x: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
