@@ -60,6 +60,10 @@ def our_encode_jobs(ours: OurQuantizers, data: BenchData, sizes: Sizes, device: 
             ("AdditiveVQ.ordered_track", f"AdditiveVQ(64, 4, 8, beam_width={BEAM}, ordered_track=True) encode "
                                          "(free- and fixed-order beams)", ours.avq_ordered),
             ("SpaceFillingVQ", "SpaceFillingVQ(64, bits=8) encode (nearest of 256 vertices)", ours.sfvq)]
-    return [Job(f"vqcore.{name}", "vqcore", description, batched(q.encode, data.test_dev, sizes.batch),
+    jobs = [Job(f"vqcore.{name}", "vqcore", description, batched(q.encode, data.test_dev, sizes.batch),
                 data.test_dev.shape[0], device.type)
             for name, description, q in rows]
+    jobs.append(Job("vqcore.SpaceFillingVQ.project", "vqcore",
+                    "SpaceFillingVQ(64, bits=8) project (inference: projection onto the curve of 256 vertices)",
+                    batched(ours.sfvq.project, data.test_dev, sizes.batch), data.test_dev.shape[0], device.type))
+    return jobs

@@ -1,6 +1,6 @@
 """The peer libraries (each optional: a missing one is reported and its rows are skipped) and their encoders.
 
-vector-quantize-pytorch's and nsvq's quantizers run on the benchmark's device; faiss-cpu's on the CPU.
+vector-quantize-pytorch's, nsvq's and diveq's quantizers run on the benchmark's device; faiss-cpu's on the CPU.
 """
 from __future__ import annotations
 
@@ -47,15 +47,17 @@ class Peers:
     faiss: Any
     vqp: Any   #: vector_quantize_pytorch
     nsvq: Any
+    diveq: Any = None  #: the DiVeQ authors' package (DIVEQ, SFDIVEQ, ResidualDIVEQ, ProductDIVEQ, ...)
 
     @classmethod
     def load(cls) -> Peers:
-        return cls(optional_import("faiss"), optional_import("vector_quantize_pytorch"), optional_import("nsvq"))
+        return cls(optional_import("faiss"), optional_import("vector_quantize_pytorch"), optional_import("nsvq"),
+                   optional_import("diveq"))
 
     def versions(self) -> dict[str, str | None]:
         return {"faiss": package_version("faiss-cpu", self.faiss),
                 "vector_quantize_pytorch": package_version("vector-quantize-pytorch", self.vqp),
-                "nsvq": package_version("nsvq", self.nsvq)}
+                "nsvq": package_version("nsvq", self.nsvq), "diveq": package_version("diveq", self.diveq)}
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,36 @@ def _nsvq_jobs(nsvq: Any, data: BenchData, batch: int, device: torch.device) -> 
     return jobs
 
 
+#: the diveq package's modules in the benchmark's configuration: job key suffix -> (class, arguments, description)
+DIVEQ_MODULES = {
+    "ResidualDIVEQ": ((CODEBOOK, DIM, STAGES), "ResidualDIVEQ(256, 64, 4).inference"),
+    "ProductDIVEQ": ((CODEBOOK, DIM, STAGES), "ProductDIVEQ(256, 64, 4).inference"),
+    "SFDIVEQ": ((CODEBOOK, DIM), "SFDIVEQ(256, 64).inference (projection onto the curve of 256 codewords)"),
+}
+
+
+def diveq_module(diveq: Any, name: str) -> torch.nn.Module:
+    """One of :data:`DIVEQ_MODULES`, quiet, without the codebook replacement its forward would run every
+    100 steps (vqcore's runs outside ``forward``), and SFDIVEQ quantizing from the first step
+    (``skip_iters=0``: no warm-up phase that passes the input through)."""
+    args, _ = DIVEQ_MODULES[name]
+    kw: dict[str, Any] = {"allow_warning": False}
+    if name == "SFDIVEQ":
+        kw.update(skip_iters=0, avg_iters=0)
+    else:
+        kw.update(verbose=False, codebook_reset=False)
+    return getattr(diveq, name)(*args, **kw)
+
+
+def _diveq_jobs(diveq: Any, data: BenchData, batch: int, device: torch.device) -> list[Job]:
+    jobs = []
+    for name, (_, description) in DIVEQ_MODULES.items():
+        model = diveq_module(diveq, name).to(device).eval()
+        jobs.append(Job(f"diveq.{name}", "diveq", description, batched(model.inference, data.test_dev, batch),
+                        data.test_dev.shape[0], device.type))
+    return jobs
+
+
 def _faiss_jobs(models: FaissModels, data: BenchData, sizes: Sizes) -> list[Job]:
     x = data.test_np
     rows = [("ResidualQuantizer.beam16", f"ResidualQuantizer(64, 4, 8), max_beam_size={BEAM}, compute_codes",
@@ -147,12 +179,14 @@ def _faiss_jobs(models: FaissModels, data: BenchData, sizes: Sizes) -> list[Job]
 
 def peer_encode_jobs(peers: Peers, models: FaissModels | None, data: BenchData, sizes: Sizes,
                      device: torch.device) -> list[Job]:
-    """The peers' encoding jobs, in the JSON's row order: vector-quantize-pytorch, nsvq, faiss."""
+    """The peers' encoding jobs, in the JSON's row order: vector-quantize-pytorch, nsvq, diveq, faiss."""
     jobs = []
     if peers.vqp is not None:
         jobs += _vqp_jobs(peers.vqp, data, sizes.batch, device)
     if peers.nsvq is not None:
         jobs += _nsvq_jobs(peers.nsvq, data, sizes.batch, device)
+    if peers.diveq is not None:
+        jobs += _diveq_jobs(peers.diveq, data, sizes.batch, device)
     if models is not None:
         jobs += _faiss_jobs(models, data, sizes)
     return jobs

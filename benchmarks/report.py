@@ -40,6 +40,9 @@ COMPARISONS = (
     Comparison("vqcore.ProductVQ", "vector_quantize_pytorch.ResidualVQ", 1.0, "any"),
     Comparison("vqcore.ProductVQ", "nsvq.ProductNSVQ"),
     Comparison("vqcore.ProductVQ", "faiss.ProductQuantizer"),
+    Comparison("vqcore.ResidualVQ", "diveq.ResidualDIVEQ"),
+    Comparison("vqcore.ProductVQ", "diveq.ProductDIVEQ"),
+    Comparison("vqcore.SpaceFillingVQ.project", "diveq.SFDIVEQ"),
 )
 #: the floors of the GPU targets (vectors/second)
 GPU_FLOORS = (("vqcore.AdditiveVQ", 1e6), ("vqcore.ResidualVQ", 1e8))
@@ -79,7 +82,7 @@ def header(*, started: str, device: torch.device, faiss_threads: int | None, ver
                    "faiss_threads": faiss_threads},
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "faiss": versions["faiss"],
                      "vector_quantize_pytorch": versions["vector_quantize_pytorch"], "nsvq": versions["nsvq"],
-                     "vqcore": vqcore.__version__},
+                     "diveq": versions.get("diveq"), "vqcore": vqcore.__version__},
         "config": {
             "dim": DIM, "stages": STAGES, "bits_per_stage": BITS, "beam_width": BEAM,
             "vectors": sizes.vectors, "batch": sizes.batch, "repeats": sizes.repeats,
@@ -225,6 +228,14 @@ def _quality_lines(q: dict[str, Any]) -> list[str]:
             f"{BEAM} {w['faiss_rq_mse']:.5g}, faiss LSQ encoder {w['faiss_lsq_mse']:.5g}"]
 
 
+def _training_lines(tr: dict[str, Any]) -> list[str]:
+    """Steps/s of every training row (our estimators and the peers), and ours over the diveq package's."""
+    rows = {k: v for k, v in tr.items() if isinstance(v, dict) and "steps_per_s_median" in v}
+    lines = [f"  {key:<44} {row['steps_per_s_median']:>8.1f} steps/s" for key, row in rows.items()]
+    lines += [f"  {pair:<44} {ratio:>8.2f}" for pair, ratio in tr.get("ratios_over_diveq", {}).items()]
+    return lines
+
+
 def summary(result: dict[str, Any]) -> str:
     """The table printed at the end of a run."""
     lines = _speed_lines(result)
@@ -236,6 +247,7 @@ def summary(result: dict[str, Any]) -> str:
                      f"{tr['vqcore.ResidualVQ']['steps_per_s_median']:.1f}, vector_quantize_pytorch ResidualVQ "
                      f"{tr['vector_quantize_pytorch.ResidualVQ']['steps_per_s_median']:.1f} "
                      f"(ratio {tr['ratio_vqcore_over_peer']:.2f})")
+    lines += _training_lines(tr)
     lines += ["", "targets:"]
     lines += [f"  [{'met' if t['met'] else 'NOT met'}] {t['target']}: {t['value']:.4g}" for t in result["targets"]]
     return "\n".join(lines)

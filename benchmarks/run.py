@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     if models is not None:
         result["quality"] = quality(peers.faiss, ours, models, data, sizes, device)
-    result["training"] = training_speed(peers.vqp, data.train_dev, args.train_batch, sizes, device)
+    result["training"] = training_speed(peers.vqp, data.train_dev, args.train_batch, sizes, device, peers.diveq)
     _add_ratios_and_targets(result, device.type)
     result["load_average_end"] = report.load_average()
     result["elapsed_s"] = round((dt.datetime.now().astimezone() - started).total_seconds(), 1)

@@ -1,4 +1,5 @@
-"""Training speed: steps/second of our ResidualVQ (NSVQ estimator, Adam) and of vector-quantize-pytorch's ResidualVQ."""
+"""Training speed: steps/second of our ResidualVQ (every estimator, Adam) and SpaceFillingVQ (its curve
+estimators), of vector-quantize-pytorch's ResidualVQ, and of the diveq package's ResidualDIVEQ and SFDIVEQ."""
 from __future__ import annotations
 
 from functools import partial
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 from vqcore.quantizers.registry import build_quantizer
 
 from .config import BITS, DIM, STAGES, Sizes
-from .peers import vqp_residual_vq
+from .peers import diveq_module, vqp_residual_vq
 from .timing import Job, rates, round_robin
 
 
@@ -36,13 +37,55 @@ def _peer_pass(model: torch.nn.Module, opt: torch.optim.Optimizer | None, batche
             opt.step()
 
 
-def _ours_job(data: torch.Tensor, batches: list[torch.Tensor], device: torch.device) -> Job:
-    model = build_quantizer("RVQ", DIM, STAGES * BITS, stages=STAGES).to(device)
+#: our estimators timed on ResidualVQ(64, 4, 8) (key ``vqcore.ResidualVQ`` for NSVQ, else ``vqcore.ResidualVQ.<name>``)
+RVQ_ESTIMATORS = ("nsvq", "ste", "ema", "diveq", "diveq_detach", "rotation")
+#: ... and on SpaceFillingVQ(64, bits=8), grown to 256 vertices (key ``vqcore.SpaceFillingVQ.<name>``)
+SFVQ_ESTIMATORS = ("nsvq", "sf_diveq", "sf_diveq_detach")
+#: ours / the diveq package's module with the same estimator
+DIVEQ_PAIRS = (("vqcore.ResidualVQ.diveq", "diveq.ResidualDIVEQ"), ("vqcore.SpaceFillingVQ.sf_diveq", "diveq.SFDIVEQ"))
+
+
+def _ours_job(data: torch.Tensor, batches: list[torch.Tensor], device: torch.device, estimator: str = "nsvq") -> Job:
+    model = build_quantizer("RVQ", DIM, STAGES * BITS, stages=STAGES, estimator=estimator).to(device)
     model.init_from_data(data)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Job("vqcore.ResidualVQ", "vqcore", "ResidualVQ(64, 4, 8), NSVQ estimator, Adam(lr=1e-3)",
+    key = "vqcore.ResidualVQ" + ("" if estimator == "nsvq" else f".{estimator}")
+    return Job(key, "vqcore", f"ResidualVQ(64, 4, 8), {estimator} estimator, Adam(lr=1e-3)",
                partial(_ours_pass, model, opt, batches), len(batches), device.type)
+
+
+def _ours_curve_job(data: torch.Tensor, batches: list[torch.Tensor], device: torch.device, estimator: str) -> Job:
+    model = build_quantizer("SFVQ", DIM, BITS, estimator=estimator)
+    model.init_from_data(data.cpu())
+    while not model.fully_grown:
+        model.grow()
+    model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    return Job(f"vqcore.SpaceFillingVQ.{estimator}", "vqcore",
+               f"SpaceFillingVQ(64, bits=8) with 256 vertices, {estimator} estimator, Adam(lr=1e-3)",
+               partial(_ours_pass, model, opt, batches), len(batches), device.type)
+
+
+def _diveq_pass(model: torch.nn.Module, opt: torch.optim.Optimizer, batches: list[torch.Tensor]) -> None:
+    for x in batches:
+        x = x.detach().requires_grad_(True)
+        z_q = model(x)[0]  # (z_q, indices, perplexity)
+        loss = F.mse_loss(z_q, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def _diveq_jobs(diveq: Any, batches: list[torch.Tensor], device: torch.device) -> list[Job]:
+    jobs = []
+    for name, description in (("ResidualDIVEQ", "ResidualDIVEQ(256, 64, 4), codebook_reset=False, Adam(lr=1e-3)"),
+                              ("SFDIVEQ", "SFDIVEQ(256, 64), skip_iters=0, Adam(lr=1e-3)")):
+        model = diveq_module(diveq, name).to(device).train()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        jobs.append(Job(f"diveq.{name}", "diveq", description, partial(_diveq_pass, model, opt, batches),
+                        len(batches), device.type))
+    return jobs
 
 
 def _peer_job(vqp: Any, batches: list[torch.Tensor], device: torch.device) -> Job:
@@ -57,9 +100,12 @@ def _peer_job(vqp: Any, batches: list[torch.Tensor], device: torch.device) -> Jo
                partial(_peer_pass, model, opt, batches), len(batches), device.type)
 
 
-def training_speed(vqp: Any, data: torch.Tensor, batch: int, sizes: Sizes, device: torch.device) -> dict[str, Any]:
+def training_speed(vqp: Any, data: torch.Tensor, batch: int, sizes: Sizes, device: torch.device,
+                   diveq: Any = None) -> dict[str, Any]:
     """Steps/second on the same ``batch``-vector batches drawn from ``data`` (``(N, DIM)`` on ``device``);
-    ``vqp`` is vector_quantize_pytorch or None (then only ours is timed)."""
+    ``vqp`` is vector_quantize_pytorch and ``diveq`` the diveq package, each None where missing (then
+    only ours are timed): our RVQ with every estimator of :data:`RVQ_ESTIMATORS`, our SFVQ with
+    :data:`SFVQ_ESTIMATORS`, and the peers' modules."""
     steps, repeats = sizes.train_steps, sizes.train_repeats
     gen = torch.Generator().manual_seed(2)
     batches = [data[torch.randint(data.shape[0], (batch,), generator=gen).to(data.device)] for _ in range(steps)]
@@ -69,9 +115,12 @@ def training_speed(vqp: Any, data: torch.Tensor, batch: int, sizes: Sizes, devic
                 f"{repeats} passes of {steps} steps after a warm-up pass",
         "batch": batch, "steps": steps,
     }
-    jobs = [_ours_job(data, batches, device)]
+    jobs = [_ours_job(data, batches, device, estimator) for estimator in RVQ_ESTIMATORS]
+    jobs += [_ours_curve_job(data, batches, device, estimator) for estimator in SFVQ_ESTIMATORS]
     if vqp is not None:
         jobs.append(_peer_job(vqp, batches, device))
+    if diveq is not None:
+        jobs += _diveq_jobs(diveq, batches, device)
     times = round_robin(jobs, repeats, device, "training speed")
     for job in jobs:
         median, best = rates(job.count, times[job.key])
@@ -79,4 +128,7 @@ def training_speed(vqp: Any, data: torch.Tensor, batch: int, sizes: Sizes, devic
     if vqp is not None:
         out["ratio_vqcore_over_peer"] = (out["vqcore.ResidualVQ"]["steps_per_s_median"]
                                          / out["vector_quantize_pytorch.ResidualVQ"]["steps_per_s_median"])
+    if diveq is not None:
+        out["ratios_over_diveq"] = {f"{a} / {b}": out[a]["steps_per_s_median"] / out[b]["steps_per_s_median"]
+                                    for a, b in DIVEQ_PAIRS}
     return out

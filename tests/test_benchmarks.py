@@ -23,16 +23,22 @@ TOP_LEVEL = ["schema", "date", "device", "versions", "config", "environment", "l
              "notes", "encode_1_thread", "quality", "training", "ratios", "targets", "ratios_1_thread",
              "load_average_end", "elapsed_s"]
 ENCODE_KEYS = ["vqcore.ResidualVQ", "vqcore.ProductVQ", "vqcore.AdditiveVQ", "vqcore.AdditiveVQ.ordered_track",
-               "vqcore.SpaceFillingVQ", "vector_quantize_pytorch.ResidualVQ", "nsvq.ResidualNSVQ",
-               "nsvq.ProductNSVQ", "faiss.ResidualQuantizer.beam16", "faiss.ResidualQuantizer.beam1",
-               "faiss.LocalSearchQuantizer", "faiss.ProductQuantizer"]
+               "vqcore.SpaceFillingVQ", "vqcore.SpaceFillingVQ.project", "vector_quantize_pytorch.ResidualVQ",
+               "nsvq.ResidualNSVQ", "nsvq.ProductNSVQ", "diveq.ResidualDIVEQ", "diveq.ProductDIVEQ", "diveq.SFDIVEQ",
+               "faiss.ResidualQuantizer.beam16", "faiss.ResidualQuantizer.beam1", "faiss.LocalSearchQuantizer",
+               "faiss.ProductQuantizer"]
+#: the training-speed rows: our RVQ with every estimator, our SFVQ with its curve estimators, the peers
+TRAINING_KEYS = ["vqcore.ResidualVQ", "vqcore.ResidualVQ.ste", "vqcore.ResidualVQ.ema", "vqcore.ResidualVQ.diveq",
+                 "vqcore.ResidualVQ.diveq_detach", "vqcore.ResidualVQ.rotation", "vqcore.SpaceFillingVQ.nsvq",
+                 "vqcore.SpaceFillingVQ.sf_diveq", "vqcore.SpaceFillingVQ.sf_diveq_detach",
+                 "vector_quantize_pytorch.ResidualVQ", "diveq.ResidualDIVEQ", "diveq.SFDIVEQ"]
 
 
 @pytest.fixture(scope="module")
 def tiny_result(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The JSON of the smallest run: --quick, 1 repeat, 1024 test vectors, 2 threads (so that the
     one-thread comparison runs too); torch's and faiss's thread counts are put back afterwards."""
-    need("faiss", "vector-quantize-pytorch", "nsvq")
+    need("faiss", "vector-quantize-pytorch", "nsvq", "diveq")
     import faiss
 
     out = tmp_path_factory.mktemp("bench")
@@ -97,8 +103,23 @@ def test_tiny_run_quality_shares_the_codebooks(tiny_result: dict):
     assert q["vqcore_no_worse"] == (q["relative_difference"] <= 0)
     assert q["vqcore_avq_mse"] < q["data_variance_per_component"]
     assert list(q["by_beam_width"]["mse"]) == ["1", "4", "16", "64"]
-    assert set(tiny_result["training"]) == {"what", "batch", "steps", "vqcore.ResidualVQ",
-                                            "vector_quantize_pytorch.ResidualVQ", "ratio_vqcore_over_peer"}
+    assert list(tiny_result["training"]) == ["what", "batch", "steps", *TRAINING_KEYS, "ratio_vqcore_over_peer",
+                                             "ratios_over_diveq"]
+
+
+def test_tiny_run_times_training_for_every_estimator(tiny_result: dict):
+    tr = tiny_result["training"]
+    for key in TRAINING_KEYS:
+        assert set(tr[key]) == {"method", "steps_per_s_median", "steps_per_s_best"}, key
+        assert tr[key]["steps_per_s_best"] >= tr[key]["steps_per_s_median"] > 0, key
+    for key in TRAINING_KEYS[1:6]:
+        assert f"{key.rsplit('.', 1)[1]} estimator" in tr[key]["method"]
+    assert tr["ratios_over_diveq"] == pytest.approx({
+        f"{a} / {b}": tr[a]["steps_per_s_median"] / tr[b]["steps_per_s_median"]
+        for a, b in (("vqcore.ResidualVQ.diveq", "diveq.ResidualDIVEQ"),
+                     ("vqcore.SpaceFillingVQ.sf_diveq", "diveq.SFDIVEQ"))})
+    assert tiny_result["versions"]["diveq"] is not None
+    assert "diveq.ResidualDIVEQ" in report.summary(tiny_result)
 
 
 def test_default_sizes_are_those_of_the_committed_run(repo_root: Path):
@@ -140,3 +161,64 @@ def test_help_lists_the_options(repo_root: Path):
     for option in ("--device", "--vectors", "--batch", "--repeats", "--threads", "--train-batch", "--quick",
                    "--omp-wait-policy", "--out"):
         assert option in done.stdout
+
+
+GRID_POINT_KEYS = {"data", "K", "beam", "threads", "vectors", "methods", "ratios"}
+
+
+@pytest.mark.slow
+def test_encode_grid_quick_run_writes_the_documented_layout(tmp_path: Path):
+    """The encoding grid (benchmarks/grid.py) at a tiny size: every point, method and ratio in place."""
+    need("faiss")
+    from benchmarks import grid
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert grid.main(["--quick", "--ks", "16", "64", "--beams", "1", "4", "--threads", "1", "2",
+                          "--out", str(tmp_path), "--name", "g.json"]) == 0
+    assert [f.name for f in tmp_path.iterdir()] == ["g.json"]  # no temporary file left
+    r = json.loads((tmp_path / "g.json").read_text())
+    assert list(r) == ["schema", "kind", "date", "device", "versions", "config", "environment", "load_average_start",
+                       "points", "targets", "load_average_end", "elapsed_s"]
+    assert r["kind"] == "encode-grid" and r["config"]["ks"] == [16, 64] and r["config"]["sizes"]["quick"] is True
+    points = r["points"]
+    assert [(p["data"], p["K"], p["beam"], p["threads"]) for p in points] == [
+        (d, k, b, t) for d in ("iid", "correlated") for k in (16, 64) for b in (1, 4) for t in (1, 2)]
+    for p in points:
+        assert set(p) == GRID_POINT_KEYS
+        want = [grid.AVQ, grid.AVQ_ORDERED] + ([grid.RVQ] if p["beam"] == 1 else []) + [grid.FAISS_RQ] + (
+            [grid.FAISS_LSQ] if p["beam"] == 1 else [])
+        assert list(p["methods"]) == want
+        for row in p["methods"].values():
+            assert row["vec_per_s_best"] >= row["vec_per_s_median"] > 0 and 0 < row["mse"] < 2
+        peer = p["methods"][grid.FAISS_RQ]
+        for key, ratio in p["ratios"].items():
+            assert ratio["speed"] == pytest.approx(p["methods"][key]["vec_per_s_median"] / peer["vec_per_s_median"])
+        # the ordered track keeps the better of its two tuples per vector: never above the free order's error
+        assert p["methods"][grid.AVQ_ORDERED]["mse"] <= p["methods"][grid.AVQ]["mse"] * (1 + 1e-6)
+    by_thread = {(p["data"], p["K"], p["beam"]): p for p in points if p["threads"] == 1}
+    for p in points:  # the MSE does not depend on the thread count
+        assert p["methods"][grid.AVQ]["mse"] == by_thread[(p["data"], p["K"], p["beam"])]["methods"][grid.AVQ]["mse"]
+    assert all(isinstance(t["met"], bool) for t in r["targets"]) and "targets:" in printed.getvalue()
+    # the book's figure draws from this layout
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from vqcore.plotting.encode_cost import cost_table, plot_encode_cost
+
+    axes = plot_encode_cost(r, "correlated", 2)
+    assert len(axes) == 2 and len(axes[0].lines) == 3 * 2 and len(axes[1].lines) == 3 * 2
+    assert cost_table(r, "iid", 1)[grid.FAISS_RQ][(64, 4)] == pytest.approx(
+        1e6 / by_thread[("iid", 64, 4)]["methods"][grid.FAISS_RQ]["vec_per_s_median"])
+    with pytest.raises(ValueError, match="no points"):
+        cost_table(r, "iid", 3)
+
+
+def test_encode_grid_refuses_bad_options():
+    from benchmarks import grid
+
+    for argv, option in ((["--ks", "48"], "--ks"), (["--beams", "0"], "--beams"), (["--name", "a/b.json"], "--name")):
+        err = io.StringIO()
+        with pytest.raises(SystemExit) as exc, contextlib.redirect_stderr(err):
+            grid.main(argv)
+        assert exc.value.code == 2 and option in err.getvalue()

@@ -2,18 +2,28 @@
 
 These loops are what the experiments use; inside a larger model, call the quantizer's
 ``forward`` in your own loop and, every ``num_batches`` batches, ``replace_unused_codebooks``.
+
+Both loops also run under ``torch.distributed`` (e.g. launched by ``torchrun``), unchanged for
+the caller: every rank calls them with its data (the whole set or its shard); rank ``r`` draws
+its batches (and, in :func:`fit_sfvq`, its dither) with ``seed + r``; the starting state is
+rank 0's; gradients are averaged over the ranks before each step (as DDP would); replacement,
+initialisation and growth are synchronised by the quantizers (see
+:mod:`vqcore.quantizers.distributed`); the logged losses are means over the ranks. A single
+process runs exactly what it ran before.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .quantizers import distributed
 from .quantizers.checks import check_positive_int, check_vectors
-from .quantizers.base import Quantizer
+from .quantizers.base import Quantizer, QuantizerOutput
 from .quantizers.space_filling import SpaceFillingVQ
 
 logger = logging.getLogger(__name__)
@@ -38,7 +48,8 @@ def fit_quantizer(quantizer: Quantizer, data: torch.Tensor, steps: int, *, batch
                   lr: float = 1e-3, replace_every: int = 100, replace_until: float = 0.9,
                   discard_threshold: float = 0.01, finetune_fraction: float = 0.0,
                   finetune_lr_factor: float = 0.1, init: bool = True, seed: int = 0,
-                  progress: bool = True, log_every: int = 10) -> TrainingLog:
+                  progress: bool = True, log_every: int = 10,
+                  monitor: Callable[[QuantizerOutput], None] | None = None) -> TrainingLog:
     """Fit a quantizer to ``data`` ``(N, D)`` with Adam, minimising ``mse(output, x) + loss``.
 
     With NSVQ, ``mse(output, x)`` equals the hard quantizer's error and its gradient reaches the
@@ -49,6 +60,9 @@ def fit_quantizer(quantizer: Quantizer, data: torch.Tensor, steps: int, *, batch
     ``replace_every`` steps until ``replace_until`` of that phase; the rest (a step decay of the
     learning rate) run at ``lr * finetune_lr_factor`` with a fresh Adam, without replacement, on
     batches drawn with ``seed + 1``. ``finetune_fraction = 0`` (the default) is one phase.
+
+    ``monitor``, when given, is called with the quantizer's output after every training step of
+    both phases (e.g. to log codebook usage); it must not change the quantizer.
 
     Returns:
         :class:`TrainingLog` with the loss every ``log_every`` steps of both phases and the
@@ -66,17 +80,19 @@ def fit_quantizer(quantizer: Quantizer, data: torch.Tensor, steps: int, *, batch
             _fit_phase(quantizer, data, phase_steps, log, batch_size=batch_size, lr=phase_lr,
                        replace_every=phase_replace, replace_until=replace_until,
                        discard_threshold=discard_threshold, init=phase_init, seed=phase_seed,
-                       progress=progress, log_every=log_every)
+                       progress=progress, log_every=log_every, monitor=monitor)
     return log
 
 
 def _fit_phase(quantizer: Quantizer, data: torch.Tensor, steps: int, log: TrainingLog, *, batch_size: int,
                lr: float, replace_every: int, replace_until: float, discard_threshold: float, init: bool,
-               seed: int, progress: bool, log_every: int) -> None:
+               seed: int, progress: bool, log_every: int,
+               monitor: Callable[[QuantizerOutput], None] | None = None) -> None:
     """One phase of :func:`fit_quantizer`: its own Adam and batch generator; appends to ``log``."""
     check_positive_int("batch_size", batch_size)
     flat, _ = check_vectors(data, quantizer.dim, name="data")
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + distributed.rank())
+    distributed.broadcast_state(quantizer)
     if init:
         quantizer.init_from_data(flat, generator=gen)
     quantizer.train()
@@ -90,13 +106,26 @@ def _fit_phase(quantizer: Quantizer, data: torch.Tensor, steps: int, log: Traini
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            distributed.average_gradients(params)
             optimizer.step()
+        if monitor is not None:
+            monitor(out)
         if step % log_every == 0:
             pending.append(loss.detach())
         if replace_every and step % replace_every == 0 and step <= replace_until * steps:
             log.replaced.append(quantizer.replace_unused_codebooks(replace_every, discard_threshold, generator=gen))
-    log.loss += torch.stack(pending).tolist() if pending else []
+    log.loss += _mean_over_ranks(pending)
     quantizer.eval()
+
+
+def _mean_over_ranks(losses: list[torch.Tensor]) -> list[float]:
+    """Logged scalar losses, averaged over the ranks under torch.distributed (one all-reduce)."""
+    if not losses:
+        return []
+    stacked = torch.stack(losses)
+    if distributed.is_distributed():
+        stacked = distributed.all_reduce_sum(stacked) / distributed.world_size()
+    return stacked.tolist()
 
 
 def growth_schedule(steps: int, bits: int) -> list[int]:
@@ -115,8 +144,9 @@ def fit_sfvq(sfvq: SpaceFillingVQ, data: torch.Tensor, steps: int, *, batch_size
     """
     check_positive_int("steps", steps)
     flat, _ = check_vectors(data, sfvq.dim, name="data")
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + distributed.rank())
+    torch.manual_seed(seed + distributed.rank())
+    distributed.broadcast_state(sfvq)
     if init:
         sfvq.init_from_data(flat)
     grow_at = set(growth_schedule(steps, sfvq.bits)) if sfvq.num_active < sfvq.codebook_size else set()
@@ -130,6 +160,7 @@ def fit_sfvq(sfvq: SpaceFillingVQ, data: torch.Tensor, steps: int, *, batch_size
         loss = F.mse_loss(out.quantized, x)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients(sfvq.parameters())
         optimizer.step()
         if step % log_every == 0:
             pending.append(loss.detach())
@@ -137,6 +168,6 @@ def fit_sfvq(sfvq: SpaceFillingVQ, data: torch.Tensor, steps: int, *, batch_size
             sfvq.grow(optimizer)
     while not sfvq.fully_grown:  # too few steps for the schedule: still end at full size
         sfvq.grow(optimizer)
-    log.loss = torch.stack(pending).tolist() if pending else []
+    log.loss = _mean_over_ranks(pending)
     sfvq.eval()
     return log

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def test_every_figure_has_its_notebook_runner_and_files():
     ids = registry.figure_ids()
-    assert len(ids) == 16 and len(set(ids)) == 16
+    assert len(ids) == 18 and len(set(ids)) == 18
     assert ids[:10] == ("1", "2a", "2b", "3", "4a", "4b", "4c", "5", "6a", "6b")
     all_files = [rel for fig in registry.FIGURES for rel in fig.files]
     assert len(all_files) == len(set(all_files)), "two figures name the same result file"
@@ -33,7 +33,7 @@ def test_every_figure_has_its_notebook_runner_and_files():
         module, _, function = fig.runner.partition(":")
         assert module.startswith("vqcore.experiments.") and function.startswith("run_"), fig.runner
         assert importlib.util.find_spec(module) is not None, fig.runner
-        assert fig.paper in ("icassp2023", "interspeech2023") and fig.title
+        assert fig.paper in ("icassp2023", "interspeech2023", "nsvq2022") and fig.title
         assert fig.files and all(rel.startswith(f"{fig.paper}/") and rel.endswith(".json") for rel in fig.files)
 
 
@@ -54,7 +54,7 @@ def test_parse_accepts_the_papers_names_and_rejects_unknown_ones():
     assert registry.parse("6b,2a,2a") == ["2a", "6b"]  # the papers' order, once each
     assert registry.parse(None) == list(registry.figure_ids())
     assert registry.parse(None)[:11] == ["1", "2a", "2b", "3", "4a", "4b", "4c", "5", "6a", "6b", "sfvq2d"]
-    assert len(registry.parse(None)) == 16
+    assert len(registry.parse(None)) == 18
     with pytest.raises(ValueError, match="figures") as err:
         registry.parse("2a,9z")
     assert "'9z'" in str(err.value) and "sfvqdivergence" in str(err.value)  # it names the figures
@@ -78,8 +78,9 @@ def test_runner_groups_follow_the_papers_order():
     assert [figs for _, figs in groups] == [["1"], ["2a", "2b", "3"], ["4c", "6b"], ["sfvq2d", "sfvqgroups"]]
     every = registry.runner_groups(None)
     assert [runner.split(":")[1] for runner, _ in every] == [
-        "run_speech_coding", "run_toy", "run_images", "run_complexity", "run_ann", "run_interspeech"]
-    assert sum(len(figs) for _, figs in every) == 16
+        "run_speech_coding", "run_toy", "run_images", "run_complexity", "run_ann", "run_interspeech",
+        "run_nsvq2022_speech", "run_nsvq2022_images"]
+    assert sum(len(figs) for _, figs in every) == 18
     with pytest.raises(ValueError, match="figure"):
         registry.runner_groups(["2z"])
 

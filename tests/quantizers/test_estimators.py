@@ -52,3 +52,21 @@ def test_ema_moves_codebooks_towards_their_data(cls, kwargs):
     assert q.quantize(x).sub(x).pow(2).mean().item() < 0.5 * before
     with pytest.raises(ValueError, match="estimator"):
         vqcore.AdditiveVQ(4, 2, 2, estimator="ema")
+
+
+@pytest.mark.parametrize("cls,kwargs", [(vqcore.VQ, {"bits": 6}), (vqcore.ResidualVQ, {"stages": 2, "bits_per_stage": 6})])
+def test_ema_entries_unused_in_the_first_step_keep_their_place(cls, kwargs):
+    # The running counts start at one vector per entry: an entry no vector chose is not divided by
+    # the smoothing constant (it used to jump to ~1e4 times its norm after one step).
+    torch.manual_seed(0)
+    q = cls(16, estimator="ema", **kwargs)
+    before = q.codebooks.detach().clone()
+    q.train()
+    out = q(torch.randn(64, 16))
+    chosen = torch.zeros(q.num_stages, q.codebook_size, dtype=torch.bool)
+    chosen.scatter_(1, out.codes.T, True)
+    unused = ~chosen
+    assert unused.any()
+    after = q.codebooks.detach()
+    assert torch.allclose(after[unused], before[unused], rtol=1e-3, atol=1e-4)
+    assert after.norm(dim=-1).max() < 2 * before.norm(dim=-1).max()

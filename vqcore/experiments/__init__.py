@@ -19,7 +19,8 @@ The runners (the registry says which figure each makes), each with the modules i
   presets in :mod:`~vqcore.experiments.toy_presets`.
 - :mod:`~vqcore.experiments.complexity_figures`: the complexity model, Figures 4c and 6b.
 - :mod:`~vqcore.experiments.speech_coding`: speech coding, Figure 1
-  (``speech_presets``, ``speech_runs``, ``speech_players``).
+  (``speech_presets``, ``speech_runs``, ``speech_players``), and
+  :mod:`~vqcore.experiments.speech_analysis`, Figure 1's analysis of why PVQ wins PESQ.
 - :mod:`~vqcore.experiments.images`: image compression, Figures 4a and 4b
   (``image_presets``, ``image_data``, ``image_training``, ``image_metrics``, ``image_results``).
 - :mod:`~vqcore.experiments.ann_recall`: nearest-neighbour search, Figures 5 and 6a
@@ -27,6 +28,9 @@ The runners (the registry says which figure each makes), each with the modules i
 - :mod:`~vqcore.experiments.interspeech`: the space-filling VQ, the Interspeech 2023 figures
   (``interspeech_presets``, ``interspeech_runs``, ``interspeech_figures``, ``sfvq_2d``,
   ``voice_conversion_training``, ``voice_conversion_audio``).
+- :mod:`~vqcore.experiments.nsvq2022_speech` and :mod:`~vqcore.experiments.nsvq2022_images`: the
+  NSVQ paper's (IEEE Access 2022) Figures 1 and 3, every estimator side by side
+  (``nsvq2022_presets``, ``nsvq2022_usage``: codebook usage over training).
 
 Importing this package imports none of them.
 """

@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ..models.image_vqvae import ImageVQVAE
 from ..quantizers import registry
-from ..quantizers.base import Quantizer, perplexity
+from ..quantizers.base import Quantizer, QuantizerOutput, perplexity
 from .common import stable_seed
 from .run_cache import RunCache
 from .image_data import ImageData, image_data
@@ -99,7 +99,8 @@ def run_settings(key: ImageRunKey, preset: ImagePreset) -> dict[str, Any]:
 
 
 def train_model(model: ImageVQVAE, patches: torch.Tensor, steps: int, batch_size: int, lr: float, seed: int,
-                preset: ImagePreset, replace: bool, warmup: float = 0.0) -> dict[str, Any]:
+                preset: ImagePreset, replace: bool, warmup: float = 0.0, *, aux_loss: bool = False,
+                monitor: Callable[[QuantizerOutput], None] | None = None) -> dict[str, Any]:
     """Train the whole ``model`` (encoder, decoder and quantizer, if any) on crops ``(N, 1, P, P)``.
 
     One Adam on the pixel MSE for ``steps`` steps of ``batch_size`` crops drawn with ``seed``: the
@@ -108,7 +109,10 @@ def train_model(model: ImageVQVAE, patches: torch.Tensor, steps: int, batch_size
     ``lr * preset.finetune_lr_factor`` (same optimizer, same batch stream); codebook replacement
     when ``replace`` and the model has a quantizer, until the decay or ``preset.replace_until``.
     (:func:`vqcore.training.fit_quantizer` fits a quantizer alone; this loop trains the model
-    around it.) Returns ``{"final_train_loss", "replaced", "loss_every_10"}``.
+    around it.) With ``aux_loss`` the quantizer's auxiliary loss (codebook and commitment terms of
+    STE, EMA and the rotation trick) is added to the pixel MSE; ``monitor``, when given, is called
+    with the quantizer's output after every step (e.g. to log codebook usage).
+    Returns ``{"final_train_loss", "replaced", "loss_every_10"}``.
     """
     gen = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
@@ -126,9 +130,13 @@ def train_model(model: ImageVQVAE, patches: torch.Tensor, steps: int, batch_size
         x = patches[torch.randint(patches.shape[0], (batch_size,), generator=gen)].to(device)
         out = model(x)
         loss = F.mse_loss(out.reconstruction, x)
+        if aux_loss and out.quantizer is not None:
+            loss = loss + out.quantizer.loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if monitor is not None and out.quantizer is not None:
+            monitor(out.quantizer)
         if step % 10 == 0 or step == steps:
             losses.append(float(loss.detach()))
         if (replace and q is not None and preset.replace_every and step % preset.replace_every == 0
@@ -213,13 +221,20 @@ def _warm_start(model: ImageVQVAE, warm: dict[str, torch.Tensor], data: ImageDat
 
 
 def train_run(key: ImageRunKey, preset: ImagePreset, data: ImageData, ae: ImageVQVAE, device: torch.device,
-              warm: dict[str, torch.Tensor] | None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+              warm: dict[str, torch.Tensor] | None, *, quantizer: Quantizer | None = None, replace: bool = True,
+              aux_loss: bool = False, monitor: Callable[[QuantizerOutput], None] | None = None
+              ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Train and test one run from the pretrained ``ae`` (or, with ``warm``, from those stored
     weights); returns its record and the tensors to store (the weights and ``_example``, the
-    decoded example crop ``(E, E)`` uint8)."""
+    decoded example crop ``(E, E)`` uint8).
+
+    ``quantizer``: the untrained quantizer to insert (None: :func:`build_quantizer` of the key's
+    method); ``replace``, ``aux_loss``, ``monitor``: as in :func:`train_model`."""
     torch.manual_seed(key.run_seed)
     gen = torch.Generator().manual_seed(key.run_seed + 1)
-    model = ae.with_quantizer(build_quantizer(key.method, key.bits, preset).to(device))
+    if quantizer is None:
+        quantizer = build_quantizer(key.method, key.bits, preset)
+    model = ae.with_quantizer(quantizer.to(device))
     before = None
     if warm is not None:
         before = _warm_start(model, warm, data, preset)
@@ -227,8 +242,8 @@ def train_run(key: ImageRunKey, preset: ImagePreset, data: ImageData, ae: ImageV
         _init_codebooks(model, data, preset, gen, device)
     start = time.perf_counter()
     steps, lr = preset.budget(key.method)
-    log = train_model(model, data.patches, steps, preset.batch_size, lr, key.run_seed + 2, preset, replace=True,
-                      warmup=preset.warmup_fraction)
+    log = train_model(model, data.patches, steps, preset.batch_size, lr, key.run_seed + 2, preset, replace=replace,
+                      warmup=preset.warmup_fraction, aux_loss=aux_loss, monitor=monitor)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     train_s = time.perf_counter() - start

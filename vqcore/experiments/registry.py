@@ -25,7 +25,7 @@ class Figure:
 
     Attributes:
         id: the short name ``reproduce --figures`` takes (``"2a"``, ``"sfvqgroups"``).
-        paper: ``"icassp2023"`` or ``"interspeech2023"``.
+        paper: ``"icassp2023"``, ``"interspeech2023"`` or ``"nsvq2022"``.
         title: what the figure shows, in a few words.
         files: its result files, relative to the results folder (the authors' names and folders).
         notebook: the notebook under ``notebooks/`` (without ``.ipynb``) that draws it.
@@ -62,11 +62,15 @@ _IMAGES = "vqcore.experiments.images:run_images"
 _COMPLEXITY = "vqcore.experiments.complexity_figures:run_complexity"
 _ANN = "vqcore.experiments.ann_recall:run_ann"
 _INTERSPEECH = "vqcore.experiments.interspeech:run_interspeech"
+_NSVQ_SPEECH = "vqcore.experiments.nsvq2022_speech:run_nsvq2022_speech"
+_NSVQ_IMAGES = "vqcore.experiments.nsvq2022_images:run_nsvq2022_images"
 _I = "icassp2023"
 _S = "interspeech2023"
+_N = "nsvq2022"
 _PHONES = "sfvq_phones"
 
-#: every figure, in the papers' order (ICASSP 2023, then Interspeech 2023)
+#: every figure, in the papers' order (ICASSP 2023, Interspeech 2023, then the NSVQ paper's, IEEE Access 2022,
+#: with the newer estimators beside its own)
 FIGURES: tuple[Figure, ...] = (
     Figure("1", _I, "speech coding: PESQ and pSNR against bitrate",
            (f"{_I}/Figure 1/PESQ.json", f"{_I}/Figure 1/pSNR.json"), "fig1_speech", _SPEECH,
@@ -103,6 +107,12 @@ FIGURES: tuple[Figure, ...] = (
            (f"{_S}/vq_phone_group_histograms.json",), _PHONES, _INTERSPEECH),
     Figure("sfvqdivergence", _S, "phone divergence of adjacent indices, SFVQ against VQ",
            (f"{_S}/adjacent_index_divergence.json",), _PHONES, _INTERSPEECH),
+    Figure("nsvq1", _N, "speech coding: PESQ, STOI and pSNR per estimator against bitrate",
+           tuple(f"{_N}/Figure 1/{m}.json" for m in ("PESQ", "STOI", "pSNR")), "nsvq2022_fig1_speech",
+           _NSVQ_SPEECH, (f"{_N}/Figure 1/usage.json",)),
+    Figure("nsvq3", _N, "image VQ-VAE, one VQ codebook: peak SNR and SSIM per estimator against bits",
+           (f"{_N}/Figure 3/PeakSNR.json", f"{_N}/Figure 3/SSIM.json"), "nsvq2022_fig3_images", _NSVQ_IMAGES,
+           (f"{_N}/Figure 3/usage.json",)),
 )
 _BY_ID = {f.id: f for f in FIGURES}
 

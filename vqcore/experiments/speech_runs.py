@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..speech.allocation import FRAMES_PER_SECOND
+from ..quantizers.base import QuantizerOutput
+from ..quantizers.registry import build_quantizer
+from ..speech.allocation import FRAMES_PER_SECOND, STAGES, SUBVECTOR_DIM, bit_allocation
 from ..speech.codec import SpeechCodec
 from ..speech.codec_io import load_codec, save_codec
 from ..speech.corpus import build_corpus
-from ..speech.metrics import pesq_wb, psnr
+from ..speech.metrics import pesq_wb, psnr, stoi
 from ..training import fit_quantizer
 from .run_cache import DAMAGE_ERRORS, RunCache
 from .speech_presets import SpeechPreset, SpeechRunKey
@@ -73,12 +75,23 @@ class SpeechData:
 
 
 def train_codec(key: SpeechRunKey, preset: SpeechPreset, data: SpeechData, device: torch.device,
-                warm: SpeechCodec | None = None) -> tuple[SpeechCodec, dict[str, Any]]:
+                warm: SpeechCodec | None = None, *, options: Mapping[str, Any] | None = None,
+                monitors: Mapping[str, Callable[[QuantizerOutput], None]] | None = None
+                ) -> tuple[SpeechCodec, dict[str, Any]]:
     """The codec of ``key``, every quantizer trained with the preset's two-phase recipe (from ``warm``'s
     codebooks when given, else initialised from the data); and per quantizer the codebook entries
-    replaced and the last training loss."""
+    replaced and the last training loss.
+
+    ``options``: constructor arguments of every quantizer (``estimator``, ``diveq_noise_std``, ...;
+    None: the defaults, NSVQ). ``monitors``: per quantizer (``"b<bits>"``) a callable given its
+    output after every training step (:func:`vqcore.training.fit_quantizer`'s ``monitor``)."""
     torch.manual_seed(key.run_seed)
-    codec = SpeechCodec(key.bitrate, key.method.lower(), beam_width=preset.beam_width,
+    given = None
+    if options:
+        given = {f"b{b}": build_quantizer(key.method, SUBVECTOR_DIM, b * STAGES, stages=STAGES,
+                                          beam_width=preset.beam_width, **options)
+                 for b in bit_allocation(key.bitrate).groups}
+    codec = SpeechCodec(key.bitrate, key.method.lower(), quantizers=given, beam_width=preset.beam_width,
                         noise_fill=preset.noise_fill).to(device)
     steps, batch_size, lr = preset.budget(key.method)
     vectors = data.vectors(codec)
@@ -89,15 +102,17 @@ def train_codec(key: SpeechRunKey, preset: SpeechPreset, data: SpeechData, devic
         log = fit_quantizer(q, vectors[name].to(device), steps, batch_size=batch_size, lr=lr,
                             replace_every=preset.replace_every, replace_until=preset.replace_until,
                             finetune_fraction=preset.finetune_fraction, finetune_lr_factor=preset.finetune_lr_factor,
-                            init=warm is None, seed=key.run_seed + 10 * i, progress=False, log_every=1)
+                            init=warm is None, seed=key.run_seed + 10 * i, progress=False, log_every=1,
+                            monitor=(monitors or {}).get(name))
         logs[name] = {"replaced": sum(log.replaced), "final_train_loss": log.loss[-1] if log.loss else None}
     codec.eval()
     return codec, logs
 
 
-def evaluate(codec: SpeechCodec, data: SpeechData) -> dict[str, Any]:
-    """Per test utterance: PESQ and pSNR through the packed bitstream; the bytes, frames and bitrate sent."""
-    pesq_values, psnr_values, total_bits, total_frames = [], [], 0, 0
+def evaluate(codec: SpeechCodec, data: SpeechData, *, with_stoi: bool = False) -> dict[str, Any]:
+    """Per test utterance: PESQ and pSNR (and with ``with_stoi`` STOI, key ``"stoi"``) through the
+    packed bitstream; the bytes, frames and bitrate sent."""
+    pesq_values, psnr_values, stoi_values, total_bits, total_frames = [], [], [], 0, 0
     for audio in data.test_audio:
         payload = codec.encode(audio)
         expected = codec.packed_bytes(len(audio))
@@ -106,10 +121,15 @@ def evaluate(codec: SpeechCodec, data: SpeechData) -> dict[str, Any]:
         decoded = codec.decode(payload, length=len(audio))
         pesq_values.append(pesq_wb(audio, decoded))
         psnr_values.append(psnr(audio, decoded))
+        if with_stoi:
+            stoi_values.append(stoi(audio, decoded))
         total_bits += len(payload) * 8
         total_frames += codec.num_frames(len(audio))
-    return {"pesq": pesq_values, "psnr": psnr_values, "bytes_total": total_bits // 8, "frames_total": total_frames,
-            "measured_kbps": total_bits / total_frames * FRAMES_PER_SECOND / 1000}
+    out = {"pesq": pesq_values, "psnr": psnr_values, "bytes_total": total_bits // 8, "frames_total": total_frames,
+           "measured_kbps": total_bits / total_frames * FRAMES_PER_SECOND / 1000}
+    if with_stoi:
+        out["stoi"] = stoi_values
+    return out
 
 
 def run_one(key: SpeechRunKey, preset: SpeechPreset, data: SpeechData, device: torch.device,

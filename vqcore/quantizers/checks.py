@@ -4,7 +4,11 @@ Every check raises ``ValueError`` naming the argument and what was expected.
 Checks that must read a value back from the device (finiteness, magnitude, code range) can be
 switched off with :func:`vqcore.validation` for the last bit of GPU speed; the switch is
 context-local (a :class:`contextvars.ContextVar`), so it affects only the thread or asyncio
-task that sets it.
+task that sets it. Inside code traced by ``torch.compile`` (:func:`torch.compiler.is_compiling`)
+the value checks are skipped whatever the setting, since reading values back would break the
+graph; the static checks (type, shape, dtype, device, emptiness) still run while tracing (with
+``fullgraph=True`` torch.compile reports their ``ValueError`` as its own error, the message in the
+chain of causes). Check suspect inputs eagerly, before the compiled call.
 
 Magnitude bound: an input whose largest absolute value ``a`` has ``16 * D * a**2`` above the
 largest finite value of its compute dtype (float32: about ``3.4e38``) is refused, so that every
@@ -50,6 +54,15 @@ def validation(enabled: bool) -> Iterator[None]:
 def value_checks_enabled() -> bool:
     """Whether the value checks run in the current context (see :func:`validation`)."""
     return _VALIDATE.get()
+
+
+#: ``torch.compiler.is_compiling`` (torch >= 2.3; on older versions the checks are traced, a graph break)
+_is_compiling = getattr(torch.compiler, "is_compiling", lambda: False)
+
+
+def _value_checks_now() -> bool:
+    """Whether to run the value checks here: on in this context, and not while ``torch.compile`` traces."""
+    return not _is_compiling() and _VALIDATE.get()
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -141,8 +154,9 @@ def check_vectors(x: object, dim: int, name: str = "x",
     """Validate ``x`` of shape ``(..., dim)`` and return it flattened to ``(N, dim)`` plus the leading shape.
 
     The flattened tensor is in the compute dtype (:func:`compute_dtype`: float64 stays, other
-    floating dtypes become float32). With value checks on, NaN, inf and values too large for
-    the squared distances (see the module docstring) are refused.
+    floating dtypes become float32). With value checks on (and not while ``torch.compile``
+    traces), NaN, inf and values too large for the squared distances (see the module docstring)
+    are refused.
     """
     x = _check_tensor(x, name, f"(..., {dim})", device)
     if x.dim() == 0 or x.shape[-1] != dim:
@@ -153,7 +167,7 @@ def check_vectors(x: object, dim: int, name: str = "x",
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     lead = tuple(x.shape[:-1])
     flat = x.reshape(-1, dim).to(compute_dtype(x.dtype))
-    if _VALIDATE.get():
+    if _value_checks_now():
         # one reduction and one read-back; aminmax propagates NaN
         lo, hi = torch.stack(torch.aminmax(flat.detach())).tolist()
         if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -176,7 +190,7 @@ def check_codes(codes: object, num_stages: int, codebook_size: int, name: str = 
     if codes.numel() == 0:
         raise ValueError(f"{name} is empty (shape {tuple(codes.shape)}); expected at least one code vector")
     flat = codes.reshape(-1, num_stages).long()  # uint64 values above 2**63 wrap to negative: refused below
-    if _VALIDATE.get() and bool(((flat < 0) | (flat >= codebook_size)).any()):
+    if _value_checks_now() and bool(((flat < 0) | (flat >= codebook_size)).any()):
         lo, hi = int(flat.min()), int(flat.max())
         raise ValueError(f"{name} out of range: expected values in [0, {codebook_size - 1}], got min {lo} and max {hi}")
     return flat, tuple(codes.shape[:-1])

@@ -1,4 +1,10 @@
-"""Codebook replacement: revive entries that the training batches stopped choosing."""
+"""Codebook replacement: revive entries that the training batches stopped choosing.
+
+:func:`replace_unused` works on one process's tensors and draws from one process's random
+state. Under torch.distributed, :meth:`vqcore.Quantizer.replace_unused_codebooks` calls it on
+every rank with usage counts already summed over the ranks and then broadcasts rank 0's
+codebooks, so the choices that count are made once, on rank 0.
+"""
 from __future__ import annotations
 
 import torch

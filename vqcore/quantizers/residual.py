@@ -7,6 +7,7 @@ import torch
 
 from .checks import MAX_CODEBOOK_VALUES, check_bits_per_codebook, check_positive_int
 from .base import Quantizer
+from .estimators import COMMON, DEFAULT_DIVEQ_NOISE_STD
 from .nearest import nearest
 
 
@@ -19,8 +20,9 @@ class ResidualVQ(Quantizer):
         dim: vector dimension ``D``.
         stages: number of codebooks ``M``.
         bits_per_stage: ``log2`` of the codebook size ``K``; ``bits = stages * bits_per_stage``.
-        estimator: ``"nsvq"`` (default), ``"ste"`` or ``"ema"``.
-        beta, ema_decay, init_std: as for :class:`~vqcore.VQ`.
+        estimator: ``"nsvq"`` (default), ``"ste"``, ``"ema"``, ``"diveq"``, ``"diveq_detach"`` or
+            ``"rotation"``; all but ``"ema"`` act on the sum of the stages' entries.
+        beta, ema_decay, init_std, diveq_noise_std: as for :class:`~vqcore.VQ`.
 
     Integer arguments accept Python and numpy integers; ``bits_per_stage`` is at most 24.
     Dtypes: see :class:`~vqcore.Quantizer` (float16/bfloat16 inputs give float32 outputs).
@@ -28,20 +30,21 @@ class ResidualVQ(Quantizer):
     Shapes: ``encode`` ``(..., D) -> (..., M)``; ``decode`` ``(..., M) -> (..., D)``.
     """
 
-    estimators = ("nsvq", "ste", "ema")
+    estimators = COMMON + ("ema",)
 
     def __init__(self, dim: int, stages: int, bits_per_stage: int, *, estimator: str = "nsvq",
-                 beta: float = 0.25, ema_decay: float = 0.99, init_std: float = 1.0) -> None:
+                 beta: float = 0.25, ema_decay: float = 0.99, init_std: float = 1.0,
+                 diveq_noise_std: float = DEFAULT_DIVEQ_NOISE_STD) -> None:
         dim = check_positive_int("dim", dim, maximum=MAX_CODEBOOK_VALUES)
         stages = check_positive_int("stages", stages, maximum=MAX_CODEBOOK_VALUES)
         bits_per_stage = check_bits_per_codebook("bits_per_stage", bits_per_stage)
         super().__init__(dim, stages, bits_per_stage, dim, estimator=estimator, beta=beta,
-                         ema_decay=ema_decay, init_std=init_std)
+                         ema_decay=ema_decay, init_std=init_std, diveq_noise_std=diveq_noise_std)
 
     def config(self) -> dict[str, Any]:
         return {"dim": self.dim, "stages": self.num_stages, "bits_per_stage": self.bits_per_stage,
                 "estimator": self.estimator, "beta": self.beta, "ema_decay": self.ema_decay,
-                "init_std": self.init_std}
+                "init_std": self.init_std, "diveq_noise_std": self.diveq_noise_std}
 
     def _encode_flat(self, x: torch.Tensor) -> torch.Tensor:
         books = self._codebooks_as(x.dtype)

@@ -14,9 +14,10 @@ from typing import Any
 
 import torch
 
-from . import estimators
+from . import distributed, estimators
 from .checks import MAX_CODEBOOK_VALUES, check_bits_per_codebook, check_float, check_positive_int, check_vectors
 from .base import Quantizer, QuantizerOutput, perplexity
+from .estimators import DEFAULT_DIVEQ_NOISE_STD, Segment
 from .nearest import nearest
 
 logger = logging.getLogger(__name__)
@@ -44,11 +45,15 @@ class SpaceFillingVQ(Quantizer):
     Args:
         dim: vector dimension ``D``.
         bits: final bits per vector (``E = 2 ** bits`` vertices); at least 2.
-        estimator: ``"nsvq"`` (default; noise substitution around the dithered curve point) or ``"ste"``.
+        estimator: ``"nsvq"`` (default; noise substitution around the dithered curve point), ``"ste"``,
+            ``"diveq"``, ``"diveq_detach"``, ``"rotation"`` (each on the dithered point, as for the other
+            quantizers), or ``"sf_diveq"`` / ``"sf_diveq_detach"`` (SF-DiVeQ: the error vectors to both
+            vertices of the dithered point's segment, see :func:`vqcore.quantizers.estimators.sf_diveq`).
+            Inference (:meth:`project`, :meth:`quantize`) is the projection onto the curve for all of them.
         eps: how far along the curve each vertex's twin is born when the curve doubles, in ``(0, 0.5)``
             (so that the doubled vertices stay in curve order).
         init_std: standard deviation of the random start (replace it by :meth:`init_from_data`).
-        beta: as for :class:`~vqcore.VQ`.
+        beta, diveq_noise_std: as for :class:`~vqcore.VQ` (the noise of ``"diveq"`` and ``"sf_diveq"``).
 
     Integer arguments accept Python and numpy integers. Dtypes: see :class:`~vqcore.Quantizer`;
     :meth:`project` and :meth:`quantize` also return float32 for float16/bfloat16 input.
@@ -58,19 +63,22 @@ class SpaceFillingVQ(Quantizer):
     ``codebooks`` holds room for all ``E`` vertices; the first :attr:`num_active` are in use.
     """
 
+    estimators = estimators.COMMON + estimators.CURVE
+
     def __init__(self, dim: int, bits: int, *, estimator: str = "nsvq", beta: float = 0.25,
-                 eps: float = 0.01, init_std: float = 1.0) -> None:
+                 eps: float = 0.01, init_std: float = 1.0, diveq_noise_std: float = DEFAULT_DIVEQ_NOISE_STD) -> None:
         dim = check_positive_int("dim", dim, maximum=MAX_CODEBOOK_VALUES)
         bits = check_bits_per_codebook("bits", bits, minimum=2, maximum=20)
         eps = check_float("eps", eps, low=0.0, high=0.5, low_open=True, high_open=True)
-        super().__init__(dim, 1, bits, dim, estimator=estimator, beta=beta, init_std=init_std)
+        super().__init__(dim, 1, bits, dim, estimator=estimator, beta=beta, init_std=init_std,
+                         diveq_noise_std=diveq_noise_std)
         self.eps = eps
         self.register_buffer("_num_active", torch.tensor(4, dtype=torch.long))
         self._active_cache: int | None = None
 
     def config(self) -> dict[str, Any]:
         return {"dim": self.dim, "bits": self.bits, "estimator": self.estimator, "beta": self.beta,
-                "eps": self.eps, "init_std": self.init_std}
+                "eps": self.eps, "init_std": self.init_std, "diveq_noise_std": self.diveq_noise_std}
 
     # -- the curve -------------------------------------------------------------
     @property
@@ -99,13 +107,18 @@ class SpaceFillingVQ(Quantizer):
 
     @torch.no_grad()
     def init_from_data(self, x: torch.Tensor, generator: torch.Generator | None = None) -> None:
-        """The 4 starting vertices: means of 4 equal groups of ``x`` ``(..., D)`` sorted by norm."""
+        """The 4 starting vertices: means of 4 equal groups of ``x`` ``(..., D)`` sorted by norm.
+
+        Under torch.distributed every rank must call it; the vertices become rank 0's (computed
+        from rank 0's ``x`` and broadcast).
+        """
         flat, _ = check_vectors(x, self.dim)
         if flat.shape[0] < 4:
             raise ValueError(f"x must hold at least 4 vectors to initialise SpaceFillingVQ, got {flat.shape[0]}")
         order = torch.linalg.vector_norm(flat, dim=-1).argsort()
         groups = torch.tensor_split(flat[order], 4)
         self.codebooks.data[0, :4] = torch.stack([g.mean(0) for g in groups]).to(self.codebooks)
+        distributed.broadcast(self.codebooks.data)
         self._set_active(4)
 
     def _set_active(self, n: int) -> None:
@@ -119,6 +132,9 @@ class SpaceFillingVQ(Quantizer):
         The new vertices are the current curve at indices ``0, eps, 1, 1+eps, ..., E'/2-1+eps`` and then
         ``E'/2-eps, E'/2, ..., E'-1-eps, E'-1``. Pass the optimizer to clear its state for the
         codebook (its moments belonged to other vertices). Returns the new number of vertices.
+
+        Growth is deterministic, so ranks with equal vertices grow equal curves; under
+        torch.distributed every rank must call it, and rank 0's new vertices are broadcast as well.
         """
         e = self.num_active
         if e >= self.codebook_size:
@@ -129,6 +145,7 @@ class SpaceFillingVQ(Quantizer):
         index = torch.cat([first, second]).to(self.codebooks.device)
         new = decode_curve(self.vertices.detach().double(), index)
         self.codebooks.data[0, : 2 * e] = new.to(self.codebooks)
+        distributed.broadcast(self.codebooks.data)
         self._set_active(2 * e)
         if optimizer is not None and self.codebooks in optimizer.state:
             del optimizer.state[self.codebooks]
@@ -174,6 +191,7 @@ class SpaceFillingVQ(Quantizer):
         For every segment ``j`` a point ``p_j = decode(j + u_j)``, ``u_j ~ U(0, 1)``, is drawn; each input
         goes to its nearest ``p_j``. ``quantized`` is that point (the gradient reaches ``c_j`` and
         ``c_{j+1}``; use ``mse(quantized, x)`` for standalone training); ``output`` applies the estimator.
+        ``"sf_diveq"`` uses the point's segment ``c_j, c_{j+1}`` and ``u_j`` (the dither ``lambda``).
         ``codes`` holds the vertex nearest to the point along the curve, and
         ``extras["fractional_index"]`` the point's index ``j + u_j``. Float outputs are float64 for
         float64 input, else float32 (float16/bfloat16 inputs included).
@@ -188,11 +206,10 @@ class SpaceFillingVQ(Quantizer):
         quantized = points[seg]
         index = seg.to(flat.dtype) + u[seg]
         codes = (seg + (u[seg] >= 0.5).long()).unsqueeze(-1)
-        if self.estimator == "nsvq":
-            output = estimators.nsvq(flat, quantized)
-            loss = flat.new_zeros(())
-        else:
-            output, loss = estimators.straight_through(flat, quantized, self.beta)
+        segment = (Segment(verts[seg], verts[seg + 1], u[seg].unsqueeze(-1))
+                   if self.estimator in estimators.CURVE else None)
+        output, loss = estimators.apply_estimator(self.estimator, flat, quantized, beta=self.beta,
+                                                  noise_std=self.diveq_noise_std, segment=segment)
         return QuantizerOutput(
             output=output.reshape(*lead, self.dim),
             quantized=quantized.reshape(*lead, self.dim),

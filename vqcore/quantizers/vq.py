@@ -5,8 +5,10 @@ from typing import Any
 
 import torch
 
+from . import distributed
 from .checks import MAX_CODEBOOK_VALUES, check_bits_per_codebook, check_positive_int, check_vectors
 from .base import Quantizer
+from .estimators import COMMON, DEFAULT_DIVEQ_NOISE_STD
 from .nearest import nearest
 
 
@@ -16,10 +18,14 @@ class VQ(Quantizer):
     Args:
         dim: vector dimension ``D``.
         bits: bits per vector (codebook size ``2 ** bits``), at most 24.
-        estimator: ``"nsvq"`` (default), ``"ste"`` or ``"ema"``.
-        beta: commitment weight for ``"ste"``/``"ema"``, finite and ``>= 0``.
+        estimator: ``"nsvq"`` (default), ``"ste"``, ``"ema"``, ``"diveq"``, ``"diveq_detach"`` or
+            ``"rotation"`` (see :class:`~vqcore.Quantizer`).
+        beta: commitment weight for ``"ste"``/``"ema"``/``"rotation"``, finite and ``>= 0``.
         ema_decay: decay of the EMA codebook update, in ``(0, 1)``.
         init_std: standard deviation of the random initial codebook, finite and ``>= 0``.
+        diveq_noise_std: standard deviation of DiVeQ's direction noise (``"diveq"``), finite and ``>= 0``;
+            default ``1e-3``, what the ``diveq`` package draws by default
+            (see :func:`vqcore.quantizers.estimators.diveq`).
 
     Integer arguments accept Python and numpy integers. Dtypes: see :class:`~vqcore.Quantizer`
     (float16/bfloat16 inputs give float32 outputs).
@@ -27,17 +33,19 @@ class VQ(Quantizer):
     Shapes: ``encode`` ``(..., D) -> (..., 1)``; ``decode`` ``(..., 1) -> (..., D)``.
     """
 
-    estimators = ("nsvq", "ste", "ema")
+    estimators = COMMON + ("ema",)
 
     def __init__(self, dim: int, bits: int, *, estimator: str = "nsvq", beta: float = 0.25,
-                 ema_decay: float = 0.99, init_std: float = 1.0) -> None:
+                 ema_decay: float = 0.99, init_std: float = 1.0,
+                 diveq_noise_std: float = DEFAULT_DIVEQ_NOISE_STD) -> None:
         dim = check_positive_int("dim", dim, maximum=MAX_CODEBOOK_VALUES)
         bits = check_bits_per_codebook("bits", bits)
-        super().__init__(dim, 1, bits, dim, estimator=estimator, beta=beta, ema_decay=ema_decay, init_std=init_std)
+        super().__init__(dim, 1, bits, dim, estimator=estimator, beta=beta, ema_decay=ema_decay, init_std=init_std,
+                         diveq_noise_std=diveq_noise_std)
 
     def config(self) -> dict[str, Any]:
         return {"dim": self.dim, "bits": self.bits, "estimator": self.estimator, "beta": self.beta,
-                "ema_decay": self.ema_decay, "init_std": self.init_std}
+                "ema_decay": self.ema_decay, "init_std": self.init_std, "diveq_noise_std": self.diveq_noise_std}
 
     def _encode_flat(self, x: torch.Tensor) -> torch.Tensor:
         return nearest(x, self._codebooks_as(x.dtype)[0]).unsqueeze(-1)
@@ -53,5 +61,7 @@ class VQ(Quantizer):
         flat, _ = check_vectors(x, self.dim)
         pick = torch.randint(flat.shape[0], (self.codebook_size,), generator=generator).to(flat.device)
         self.codebooks.data[0] = flat[pick].to(self.codebooks)
+        distributed.broadcast(self.codebooks.data)  # under torch.distributed: rank 0's samples
         if self.estimator == "ema":
+            self.ema_cluster_size.fill_(1.0)
             self.ema_embed_sum.copy_(self.codebooks.data)
