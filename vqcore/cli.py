@@ -185,6 +185,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     if problem is not None:
         return _error("reproduce", problem)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature lines are not ours
     logging.getLogger("vqcore.quantizers.base").setLevel(logging.WARNING)  # one line per codebook replacement
     try:
         written = reproduce(args.preset, args.figures, results_dir=args.results_dir, device=args.device,

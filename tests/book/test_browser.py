@@ -1,4 +1,16 @@
-"""The built book as a reader sees it: headless Chromium opens the pages from a local web server.
+"""The built book as a reader sees it offline: headless Chromium opens the pages from ``file://``.
+
+README tells readers to open ``_build/html/index.html`` from disk, so that is how the pages are
+opened here, with the network blocked twice over: Chromium resolves no host name
+(``--host-resolver-rules``) and every request that is not for a local file is aborted and recorded.
+On every page of _toc.yml (the API pages included):
+
+- no request leaves the machine, and no console or page error;
+- every maths element is typeset by MathJax, and no raw ``\\(``, ``\\[`` or ``$$`` is left in the
+  text a reader sees (prose and cell outputs; code is not read);
+- no raw Markdown table text (``| --- |`` rules or ``| a | b |`` rows) is left in that text;
+
+and on every figure page, a table names the paper's curves (a header cell with "paper").
 
 Uses Debian's Chromium (/usr/bin/chromium) driven by playwright-python. Without it the tests are
 skipped, except in CI (CI=true), where they fail: `.ci/run` installs it.
@@ -6,24 +18,62 @@ Screenshots go to the test's tmp_path and are copied to ``_build/screenshots/`` 
 """
 from __future__ import annotations
 
-import functools
 import os
+import re
 import shutil
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.slow
 
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--host-resolver-rules=MAP * ~NOTFOUND"]
 # Pages with live demo figures, checked as well as the paper-figure pages.
 DEMO_PAGES = ["book/methods/nsvq", "book/methods/multicodebook", "book/methods/sfvq", "book/methods/complexity"]
 PAGE_TIMEOUT_MS = 30_000
+#: the parts of _toc.yml, read when the tests are collected (their pages are read after the build)
+PARTS = [part.get("caption", "") for part in
+         yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8")).get("parts", [])]
+
+#: raw maths a reader must never see: MathJax's delimiters, and display maths left as typed
+RAW_MATH = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$")
+#: a Markdown table rule ``|---|:---:|`` or a row ``| a | b |`` left as text
+RAW_TABLE_RULE = re.compile(r"\|\s*:?(?:-{3,}|[\u2013\u2014]+):?\s*\|")  # "---", or its typographic dashes
+RAW_TABLE_ROW = re.compile(r"^\s*\|[^|\n]+\|[^|\n]+\|.*\|\s*$", re.MULTILINE)
+
+#: the text a reader sees as prose or cell output, one string per text node: code cells' sources,
+#: code blocks and inline code in the prose, scripts and MathJax's own markup are left out
+_READER_TEXT_JS = """() => {
+  const root = document.querySelector('main article') || document.querySelector('article') || document.body;
+  const code = el => el.closest('.cell_input, script, style, textarea, code, mjx-container, svg')
+      || (el.closest('pre, div[class*="highlight-"]') && !el.closest('.cell_output'));
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const out = [];
+  while (walker.nextNode()) {
+    const node = walker.currentNode, parent = node.parentElement;
+    if (parent && !code(parent) && node.textContent.trim()) out.push(node.textContent);
+  }
+  return out;
+}"""
+
+#: maths elements Sphinx wrote (span.math / div.math) that MathJax did not typeset
+_UNTYPESET_MATH_JS = """() => Array.from(document.querySelectorAll('span.math, div.math'))
+    .filter(el => !el.querySelector('mjx-container')).map(el => el.textContent.slice(0, 60))"""
+
+#: waits for MathJax's first typesetting, if the page loads MathJax
+_MATHJAX_READY_JS = """async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; return true; }
+  return false;
+}"""
+
+_TABLE_HEADERS_JS = """() => Array.from(document.querySelectorAll('article table')).map(
+    t => Array.from(t.querySelectorAll('th')).map(th => th.innerText.trim()))"""
 
 
 def _in_ci() -> bool:
@@ -36,24 +86,10 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
-        pass
-
-
 @pytest.fixture(scope="module")
-def site(built_book: Path):
-    """The built HTML served on 127.0.0.1 at a free port; yields the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(built_book))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+def site(built_book: Path) -> str:
+    """The built HTML folder as a ``file://`` URL (no web server: the reader opens the files)."""
+    return built_book.resolve().as_uri()
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +109,7 @@ def browser():
 
 
 class PageVisit:
-    """A page opened in a fresh context, with the console errors and page errors it produced."""
+    """A browser tab that opens pages of the book and records what went wrong on each."""
 
     def __init__(self, browser, base_url: str) -> None:
         self.base = base_url
@@ -81,33 +117,49 @@ class PageVisit:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.external: list[str] = []
-        # The machine has no network: requests that leave 127.0.0.1 (MathJax from its CDN) are
-        # aborted and recorded, and their console messages are not counted as page errors.
         self.page.route("**/*", self._route)
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+        self.page.on("requestfailed", self._failed)
 
     def _route(self, route) -> None:
-        if urlsplit(route.request.url).hostname in {"127.0.0.1", "localhost"}:
+        if urlsplit(route.request.url).scheme in {"file", "data", "blob", "about"}:
             route.continue_()
         else:
             self.external.append(route.request.url)
             route.abort()
 
     def _console(self, msg) -> None:
-        if msg.type != "error":
-            return
-        url = (msg.location or {}).get("url", "")
-        text = msg.text
-        if any(ext in text or ext == url for ext in self.external) or (
-                "net::ERR_FAILED" in text and not url.startswith(self.base)):
-            return
-        self.errors.append(f"console error: {text} ({url})")
+        if msg.type == "error":
+            self.errors.append(f"console error: {msg.text} ({(msg.location or {}).get('url', '')})")
+
+    def _failed(self, request) -> None:
+        if urlsplit(request.url).scheme == "file":
+            self.errors.append(f"missing file: {request.url[len(self.base):]} ({request.failure})")
 
     def open(self, path: str) -> None:
-        response = self.page.goto(f"{self.base}/{path}", wait_until="load", timeout=PAGE_TIMEOUT_MS)
-        assert response is not None and response.ok, f"{path}: HTTP {response.status if response else 'no response'}"
+        self.errors.clear()
+        self.external.clear()
+        self.page.goto(f"{self.base}/{path}", wait_until="load", timeout=PAGE_TIMEOUT_MS)
         self.page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_MS)
+        self.page.evaluate(_MATHJAX_READY_JS)
+
+    def problems(self) -> list[str]:
+        """What a reader of this page would see wrong: network use, errors, raw maths or tables."""
+        found = [f"requests the network: {url}" for url in self.external] + list(self.errors)
+        found += [f"maths not typeset: {text!r}" for text in self.page.evaluate(_UNTYPESET_MATH_JS)]
+        texts = self.page.evaluate(_READER_TEXT_JS)
+        for text in texts:
+            for pattern, what in ((RAW_MATH, "raw maths"), (RAW_TABLE_RULE, "raw Markdown table rule"),
+                                  (RAW_TABLE_ROW, "raw Markdown table row")):
+                match = pattern.search(text)
+                if match:
+                    start = max(0, match.start() - 30)
+                    found.append(f"{what}: {text[start:match.end() + 30]!r}")
+        return found
+
+    def table_headers(self) -> list[list[str]]:
+        return self.page.evaluate(_TABLE_HEADERS_JS)
 
     def images(self) -> list[dict]:
         """Natural and rendered size of every <img> in the article body."""
@@ -144,10 +196,19 @@ def visit(browser, site):
         v.close()
 
 
+@pytest.fixture(scope="module")
+def tab(browser, site):
+    """One tab for the page-by-page checks (a fresh context per page costs more than the check)."""
+    v = PageVisit(browser, site)
+    yield v
+    v.close()
+
+
 def test_root_redirects_to_landing_page(visit):
     v = visit("index.html")
     v.page.wait_for_url("**/book/index.html", timeout=PAGE_TIMEOUT_MS)
     assert not v.errors, "\n".join(v.errors)
+    assert not v.external, f"the root page requests the network: {v.external}"
 
 
 def test_landing_page(visit, tmp_path: Path, repo_root: Path):
@@ -183,3 +244,34 @@ def test_figure_pages_render(visit, tmp_path: Path, repo_root: Path, book_figure
         shot = v.screenshot(tmp_path, repo_root, Path(path).with_suffix("").as_posix().replace("/", "_"))
         assert shot.stat().st_size > 10_000
         assert not v.errors, f"{path}:\n" + "\n".join(v.errors)
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_every_page_reads_clean_offline(built_book: Path, tab, part: str):
+    """Every page of the part: no network, no errors, maths typeset, no raw maths or table text."""
+    from tests.conftest import toc_parts
+
+    pages = toc_parts(REPO).get(part, [])  # read after the build: the API pages' globs match once written
+    assert pages, f"the part {part!r} of _toc.yml lists no page"
+    report = {}
+    for page in pages:
+        assert (built_book / f"{page}.html").is_file(), f"{page}.html was not built"
+        tab.open(f"{page}.html")
+        found = tab.problems()
+        if found:
+            report[page] = found[:8] + ([f"... and {len(found) - 8} more"] if len(found) > 8 else [])
+    assert not report, "pages a reader would see broken:\n" + "\n".join(
+        f"{page}:\n    " + "\n    ".join(items) for page, items in report.items())
+
+
+def test_figure_pages_name_the_papers_curves(tab, book_figure_pages: list[str]):
+    """Each figure page tabulates the paper beside ours: a table header names "paper"."""
+    if not book_figure_pages:
+        pytest.skip("no figure notebooks are listed in _toc.yml yet")
+    without = []
+    for page in book_figure_pages:
+        tab.open(f"{page}.html")
+        headers = [h for table in tab.table_headers() for h in table]
+        if not any(re.search(r"\bpaper\b", h, re.IGNORECASE) for h in headers):
+            without.append(f"{page} (table headers: {headers[:12]})")
+    assert not without, "figure pages whose tables do not name the paper's curves:\n" + "\n".join(without)

@@ -1,8 +1,10 @@
 """Figure helpers for the nearest-neighbour search figures (ICASSP 2023 Figures 5 and 6a).
 
-Recall@T against the search depth ``T`` on a logarithmic axis, in the paper's style: the
-proposed (NSVQ-trained) quantizers as solid lines with their band, the classical baselines
-dashed, and, when given, the published curves dotted with open markers. Works on
+Recall@T against the search depth ``T`` on a logarithmic axis, in the style of
+:func:`vqcore.plotting.figures.curve_style`: our curves solid with filled markers and the proposed
+(NSVQ-trained) quantizers' quantile bands, the published curves, when given, dashed with open
+markers; a proposed quantizer (circles) and its classical baseline (triangles) share the method's
+colour. Works on
 :class:`vqcore.io.results.ResultFile` objects, so our files and the authors' draw the same way.
 matplotlib is imported when a function needs it.
 """
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..io import results
-from .figures import method_color
+from .figures import OURS_LABEL, PAPER_LABEL, curve_label, curve_style, legend_below, panels
 
 __all__ = ["depth_positions", "plot_recall", "recall_at_depth", "recall_ordering"]
 
@@ -28,44 +30,36 @@ def depth_positions(result: results.ResultFile, base: int = 2) -> list[float]:
     return [math.log(float(t), base) for t in result.x]
 
 
-def _style(method: str) -> dict[str, Any]:
-    if method.endswith("baseline"):
-        return {"linestyle": "--", "marker": "^", "linewidth": 1.5}
-    return {"linestyle": "-", "marker": "o", "linewidth": 1.9}
+def _draw(ax: Any, result: results.ResultFile, xs: list[float], methods: Sequence[str] | None, source: str,
+          overlay: bool) -> None:
+    for method in methods or result.methods:
+        if method not in result.series:
+            continue
+        s = result.series[method]
+        style = curve_style(method, source)
+        ax.plot(xs, [math.nan if v is None else v for v in s.central], label=curve_label(method, source, overlay),
+                **style)
+        if source == OURS_LABEL and s.is_band and s.low is not None and s.high is not None:
+            ax.fill_between(xs, s.low, s.high, color=style["color"], alpha=0.2, linewidth=0)
 
 
 def plot_recall(result: results.ResultFile, reference: results.ResultFile | None = None, ax: Any = None, *,
                 base: int = 2, methods: Sequence[str] | None = None, title: str | None = None,
                 legend: bool = True) -> Any:
-    """Recall@T of ``result`` (and, dotted, of ``reference``) against ``log_base(T)``.
+    """Recall@T of ``result`` (and, dashed, of ``reference``) against ``log_base(T)``.
 
-    Proposed methods (``"<m> proposed"``) are solid with their quantile band, baselines
-    (``"<m> baseline"``) dashed; the method's colour is shared with the reference's curves.
-    Returns the axes.
+    Styles from :func:`~vqcore.plotting.figures.curve_style`: ours solid (the proposed methods with
+    their quantile band), the paper's dashed with open markers; ``"<m> proposed"`` circles,
+    ``"<m> baseline"`` triangles, the method's colour for both. The legend sits below the axes,
+    with a reference our curves in its left column and the paper's in the right. Returns the axes.
     """
     if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=(6, 4.3))
+        _, axes = panels(1, height=3.6)
+        ax = axes[0]
     xs = depth_positions(result, base)
-    for method in methods or result.methods:
-        if method not in result.series:
-            continue
-        s = result.series[method]
-        color = method_color(method)
-        suffix = " (ours)" if reference is not None else ""
-        ax.plot(xs, [math.nan if v is None else v for v in s.central], color=color, markersize=4,
-                label=f"{method}{suffix}", **_style(method))
-        if s.is_band and s.low is not None and s.high is not None:
-            ax.fill_between(xs, s.low, s.high, color=color, alpha=0.2, linewidth=0)
+    _draw(ax, result, xs, methods, OURS_LABEL, reference is not None)
     if reference is not None:
-        rx = depth_positions(reference, base)
-        for method in methods or reference.methods:
-            if method not in reference.series:
-                continue
-            ax.plot(rx, [math.nan if v is None else v for v in reference.series[method].central],
-                    color=method_color(method), linestyle=":", marker="s", markerfacecolor="none", markersize=4,
-                    linewidth=1.1, alpha=0.8, label=f"{method} (paper)")
+        _draw(ax, reference, depth_positions(reference, base), methods, PAPER_LABEL, True)
     ticks = sorted(set(xs) | (set(depth_positions(reference, base)) if reference is not None else set()))
     ax.set_xticks(ticks)
     ax.set_xticklabels([f"{round(base ** t)}" for t in ticks])
@@ -76,7 +70,11 @@ def plot_recall(result: results.ResultFile, reference: results.ResultFile | None
     if title:
         ax.set_title(title)
     if legend:
-        ax.legend(fontsize="small", loc="lower right")
+        handles, labels = ax.get_legend_handles_labels()
+        if reference is not None:  # ours in the left column, the paper's in the right one
+            legend_below(ax, handles, labels, ncol=2, by_rows=False)
+        else:
+            legend_below(ax, handles, labels, ncol=min(3, len(labels)))
     return ax
 
 
