@@ -117,7 +117,8 @@ def run(command: str, cwd: Path, timeout: int = TIMEOUT_S) -> subprocess.Complet
 
 def make_recipe(target_and_vars: str) -> str:
     """What ``make <target_and_vars>`` would run, from the repository root (``make -n``)."""
-    return run(f"make -n {target_and_vars}", REPO, timeout=60).stdout
+    # --no-print-directory: under `make test` the parent make's MAKEFLAGS would add "Entering directory" lines
+    return run(f"env -u MAKEFLAGS -u MAKELEVEL make --no-print-directory -n {target_and_vars}", REPO, timeout=60).stdout
 
 
 def copy_of_repository(dest: Path) -> Path:
