@@ -43,7 +43,7 @@ from .nsvq2022_usage import USAGE_FILE, UsageMonitor, usage_result
 from .run_cache import RunCache
 from .speech_coding import PESQ_DEFINITION, PSNR_DEFINITION
 from .speech_presets import bitrate_label
-from .speech_runs import SpeechData, evaluate, store_run, stored_record, train_codec
+from .speech_runs import SpeechData, bitrate_bands, evaluate, store_run, stored_record, train_codec
 
 logger = logging.getLogger(__name__)
 
@@ -161,12 +161,8 @@ def _assemble(metric: str, preset: NSVQSpeechPreset, seeds: Sequence[int], recor
               device: torch.device, data: SpeechData, wall: float) -> results.ResultFile:
     """The result file of ``metric``: per method, the band over (test utterance, seed) at every bitrate."""
     field = _METRICS[metric][1]
-    series = {}
-    for m in preset.methods:
-        per_rate = [[v for s in seeds for v in records[NSVQSpeechKey(m, float(r), int(s), preset.quantizer)][field]]
-                    for r in preset.bitrates]
-        summary = result_meta.summarize(np.array(per_rate).T, axis=0, quantiles=preset.quantiles)
-        series[m] = results.Series(mean=summary.mean, low=summary.low, high=summary.high)
+    series = bitrate_bands(preset.methods, preset.bitrates, seeds,
+                           lambda m, r, s: records[NSVQSpeechKey(m, r, s, preset.quantizer)][field], preset.quantiles)
     return results.ResultFile(metric=metric, x_key="Sampling Rate", x=[bitrate_label(r) for r in preset.bitrates],
                               series=series, meta=_meta(metric, preset, seeds, records, device, data, wall))
 

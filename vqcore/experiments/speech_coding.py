@@ -64,7 +64,7 @@ from .speech_presets import (
     get_preset,
     planned_runs,
 )
-from .speech_runs import RUN_FORMAT, SpeechData, stored_or_run, stored_record
+from .speech_runs import RUN_FORMAT, SpeechData, bitrate_bands, stored_or_run, stored_record
 
 logger = logging.getLogger(__name__)
 
@@ -138,12 +138,8 @@ def _assemble(metric: str, preset: SpeechPreset, seeds: Sequence[int],
               wall: float) -> results.ResultFile:
     """The result file of ``metric``: per method, the band over (test utterance, seed) at every bitrate."""
     field = _METRICS[metric][1]
-    series = {}
-    for m in METHODS:
-        per_rate = [[v for s in seeds for v in records[SpeechRunKey(m, float(r), int(s))][field]]
-                    for r in preset.bitrates]
-        summary = result_meta.summarize(np.array(per_rate).T, axis=0, quantiles=preset.quantiles)
-        series[m] = results.Series(mean=summary.mean, low=summary.low, high=summary.high)
+    series = bitrate_bands(METHODS, preset.bitrates, seeds, lambda m, r, s: records[SpeechRunKey(m, r, s)][field],
+                           preset.quantiles)
     return results.ResultFile(metric=metric, x_key="Sampling Rate", x=[bitrate_label(r) for r in preset.bitrates],
                               series=series, meta=_meta(metric, preset, seeds, records, device, data, wall))
 

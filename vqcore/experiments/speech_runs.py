@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from ..io import result_meta, results
 from ..quantizers.base import QuantizerOutput
 from ..quantizers.registry import build_quantizer
 from ..speech.allocation import FRAMES_PER_SECOND, STAGES, SUBVECTOR_DIM, bit_allocation
@@ -206,3 +208,18 @@ def stored_or_run(cache: RunCache, key: SpeechRunKey, preset: SpeechPreset, data
         record, codec = run_one(key, preset, data, device, warm)
         store_run(cache, key, settings, record, codec)
     return record, True
+
+
+def bitrate_bands(methods: Sequence[str], bitrates: Sequence[float], seeds: Sequence[int],
+                  values: Callable[[str, float, int], Sequence[float]],
+                  quantiles: tuple[float, float]) -> dict[str, results.Series]:
+    """Per method, the band over (test utterance, seed) at every bitrate.
+
+    ``values(method, bitrate, seed)`` lists one number per test utterance.
+    """
+    series = {}
+    for m in methods:
+        per_rate = [[v for s in seeds for v in values(m, float(r), int(s))] for r in bitrates]
+        summary = result_meta.summarize(np.array(per_rate).T, axis=0, quantiles=quantiles)
+        series[m] = results.Series(mean=summary.mean, low=summary.low, high=summary.high)
+    return series
