@@ -387,9 +387,10 @@ def ratio_rows(result: results.ResultFile, reference: results.ResultFile,
 def paper_table(result: results.ResultFile, reference: results.ResultFile | None = None,
                 methods: Sequence[str] | None = None, *, difference: bool = False):
     """A :class:`pandas.DataFrame` indexed by our x labels, with two column levels: per method
-    ``ours``, ``paper`` and ``ours/paper`` (and ``ours-paper`` with ``difference``, for metrics in dB
-    or logarithms). Without a ``reference``, per method ``ours`` only. The metric is in
-    ``frame.attrs["metric"]``."""
+    ``ours``, ``paper`` and ``ours / paper`` (and ``ours - paper`` with ``difference``, for metrics in
+    dB or logarithms). Without a ``reference``, per method ``ours`` only. The metric is in
+    ``frame.attrs["metric"]``. The spaces in the labels let a header wrap, so that a table of four
+    columns per method fits the text column."""
     import pandas as pd
 
     columns: dict[tuple[str, str], list[float]] = {}
@@ -402,9 +403,9 @@ def paper_table(result: results.ResultFile, reference: results.ResultFile | None
             continue
         paper = _paper_values(result, reference, method)
         columns[(method, PAPER_LABEL)] = paper
-        columns[(method, f"{OURS_LABEL}/{PAPER_LABEL}")] = [o / p if p != 0.0 else math.nan for o, p in zip(ours, paper)]
+        columns[(method, f"{OURS_LABEL} / {PAPER_LABEL}")] = [o / p if p != 0.0 else math.nan for o, p in zip(ours, paper)]
         if difference:
-            columns[(method, f"{OURS_LABEL}-{PAPER_LABEL}")] = [o - p for o, p in zip(ours, paper)]
+            columns[(method, f"{OURS_LABEL} - {PAPER_LABEL}")] = [o - p for o, p in zip(ours, paper)]
     frame = pd.DataFrame(columns, index=pd.Index(result.x, name=result.x_key))
     if columns:
         frame.columns = pd.MultiIndex.from_tuples(list(columns), names=["method", ""])
