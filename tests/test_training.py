@@ -78,3 +78,96 @@ def test_sfvq_projection_never_worse_than_nearest_vertex():
     assert bool((index >= 0).all()) and bool((index <= 31).all())
     # the fractional index decodes back to the projection
     assert torch.allclose(decode_curve(q.vertices.detach(), index), proj.detach(), atol=1e-5)
+
+
+class _RowSampler:
+    """A BatchSampler that draws rows of a fixed tensor exactly as the tensor path does."""
+
+    def __init__(self, data: torch.Tensor) -> None:
+        self.data, self.dim, self.calls = data, data.shape[1], []
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        self.calls.append(batch_size)
+        return self.data[torch.randint(self.data.shape[0], (batch_size,), generator=generator)]
+
+
+class _GaussianSampler:
+    dim = 8
+
+    def __init__(self) -> None:
+        self.batches = []
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        x = torch.randn(batch_size, self.dim, generator=generator)
+        self.batches.append(x)
+        return x
+
+
+def _pair(seed: int = 5) -> tuple[ResidualVQ, ResidualVQ]:
+    torch.manual_seed(seed)
+    a = ResidualVQ(8, 2, 3)
+    b = ResidualVQ(8, 2, 3)
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+def test_a_sampler_replaying_the_rows_equals_the_tensor_path():
+    """The tensor path draws its batches as before; a sampler consuming the generator the same way
+    gives bit-identical codebooks, through both phases and the replacements."""
+    x = _data()
+    a, b = _pair()
+    kw = dict(batch_size=32, lr=1e-2, replace_every=5, finetune_fraction=0.25, init=False, seed=3, progress=False)
+    torch.manual_seed(2)
+    log_a = fit_quantizer(a, x, 40, **kw)
+    torch.manual_seed(2)
+    sampler = _RowSampler(x)
+    log_b = fit_quantizer(b, sampler, 40, **kw)
+    assert torch.equal(a.codebooks, b.codebooks)
+    assert log_a.loss == log_b.loss and log_a.replaced == log_b.replaced
+    assert sampler.calls == [32] * 40
+
+
+def test_a_sampler_gives_fresh_batches_and_initialises_from_its_draws():
+    q = ResidualVQ(8, 2, 3)
+    sampler = _GaussianSampler()
+    torch.manual_seed(0)
+    fit_quantizer(q, sampler, 12, batch_size=16, lr=1e-2, replace_every=0, init=True, init_samples=256,
+                  seed=1, progress=False)
+    first, *batches = sampler.batches
+    assert first.shape == (256, 8) and len(batches) == 12
+    assert all(not torch.equal(batches[0], b) for b in batches[1:])
+    # init_from_data saw the first draw: the same seed and draw give the same starting codebooks
+    ref = ResidualVQ(8, 2, 3)
+    ref.init_from_data(torch.randn(256, 8, generator=torch.Generator().manual_seed(1)),
+                       generator=_after_draw(256, 8, seed=1))
+    fresh = ResidualVQ(8, 2, 3)
+    fit_quantizer(fresh, _GaussianSampler(), 1, batch_size=16, lr=0.0, replace_every=0, init=True,
+                  init_samples=256, seed=1, progress=False)
+    assert torch.allclose(ref.codebooks, fresh.codebooks)
+
+
+def _after_draw(num: int, dim: int, seed: int) -> torch.Generator:
+    gen = torch.Generator().manual_seed(seed)
+    torch.randn(num, dim, generator=gen)
+    return gen
+
+
+def test_fit_quantizer_rejects_a_bad_sampler():
+    q = ResidualVQ(8, 2, 3)
+
+    class Wrong:
+        dim = 4
+
+        def sample(self, batch_size, generator):
+            return torch.randn(batch_size, 4, generator=generator)
+
+    class Short(_GaussianSampler):
+        def sample(self, batch_size, generator):
+            return torch.randn(batch_size - 1, 8, generator=generator)
+
+    with pytest.raises(ValueError, match="sampler draws 4-dimensional"):
+        fit_quantizer(q, Wrong(), 2, init=False, progress=False)
+    with pytest.raises(ValueError, match="must return"):
+        fit_quantizer(q, Short(), 2, batch_size=8, init=False, progress=False)
+    with pytest.raises(ValueError, match="BatchSampler"):
+        fit_quantizer(q, [[0.0] * 8], 2, init=False, progress=False)

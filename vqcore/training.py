@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,18 @@ from .quantizers.base import Quantizer, QuantizerOutput
 from .quantizers.space_filling import SpaceFillingVQ
 
 logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class BatchSampler(Protocol):
+    """A source of fresh training vectors: :func:`fit_quantizer` draws every batch anew from it
+    instead of from a fixed data set (e.g. :class:`vqcore.data.toy_sources.SourceSampler`)."""
+
+    dim: int
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """``batch_size`` new vectors drawn with ``generator``: ``(batch_size, dim)`` float32."""
+        ...
 
 
 @dataclass
@@ -44,13 +57,34 @@ def _batches(data: torch.Tensor, batch_size: int, steps: int, generator: torch.G
         yield data[idx]
 
 
-def fit_quantizer(quantizer: Quantizer, data: torch.Tensor, steps: int, *, batch_size: int = 256,
+def _sampled_batches(sampler: BatchSampler, batch_size: int, steps: int, generator: torch.Generator,
+                     device: torch.device):
+    for _ in range(steps):
+        x = sampler.sample(batch_size, generator)
+        if tuple(x.shape) != (batch_size, sampler.dim):
+            raise ValueError(f"sampler.sample({batch_size}) must return ({batch_size}, {sampler.dim}), "
+                             f"got {tuple(x.shape)}")
+        yield x.to(device)
+
+
+def _check_sampler(sampler: BatchSampler, dim: int) -> None:
+    if not isinstance(sampler, BatchSampler):
+        raise ValueError(f"data must be a tensor or a BatchSampler (dim, sample), got {type(sampler).__name__}")
+    if sampler.dim != dim:
+        raise ValueError(f"data: the sampler draws {sampler.dim}-dimensional vectors, the quantizer takes {dim}")
+
+
+def fit_quantizer(quantizer: Quantizer, data: torch.Tensor | BatchSampler, steps: int, *, batch_size: int = 256,
                   lr: float = 1e-3, replace_every: int = 100, replace_until: float = 0.9,
                   discard_threshold: float = 0.01, finetune_fraction: float = 0.0,
                   finetune_lr_factor: float = 0.1, init: bool = True, seed: int = 0,
-                  progress: bool = True, log_every: int = 10,
+                  progress: bool = True, log_every: int = 10, init_samples: int = 16384,
                   monitor: Callable[[QuantizerOutput], None] | None = None) -> TrainingLog:
     """Fit a quantizer to ``data`` ``(N, D)`` with Adam, minimising ``mse(output, x) + loss``.
+
+    ``data`` is a tensor (batches drawn with replacement from its rows) or a :class:`BatchSampler`
+    (every batch freshly drawn from it with the phase's generator; ``init_from_data`` then uses
+    ``init_samples`` vectors drawn from it first).
 
     With NSVQ, ``mse(output, x)`` equals the hard quantizer's error and its gradient reaches the
     codebooks; with STE/EMA the returned auxiliary loss trains them.
@@ -80,18 +114,26 @@ def fit_quantizer(quantizer: Quantizer, data: torch.Tensor, steps: int, *, batch
             _fit_phase(quantizer, data, phase_steps, log, batch_size=batch_size, lr=phase_lr,
                        replace_every=phase_replace, replace_until=replace_until,
                        discard_threshold=discard_threshold, init=phase_init, seed=phase_seed,
-                       progress=progress, log_every=log_every, monitor=monitor)
+                       progress=progress, log_every=log_every, monitor=monitor, init_samples=init_samples)
     return log
 
 
-def _fit_phase(quantizer: Quantizer, data: torch.Tensor, steps: int, log: TrainingLog, *, batch_size: int,
-               lr: float, replace_every: int, replace_until: float, discard_threshold: float, init: bool,
-               seed: int, progress: bool, log_every: int,
-               monitor: Callable[[QuantizerOutput], None] | None = None) -> None:
+def _fit_phase(quantizer: Quantizer, data: torch.Tensor | BatchSampler, steps: int, log: TrainingLog, *,
+               batch_size: int, lr: float, replace_every: int, replace_until: float, discard_threshold: float,
+               init: bool, seed: int, progress: bool, log_every: int,
+               monitor: Callable[[QuantizerOutput], None] | None = None, init_samples: int = 16384) -> None:
     """One phase of :func:`fit_quantizer`: its own Adam and batch generator; appends to ``log``."""
     check_positive_int("batch_size", batch_size)
-    flat, _ = check_vectors(data, quantizer.dim, name="data")
     gen = torch.Generator().manual_seed(seed + distributed.rank())
+    if isinstance(data, torch.Tensor):
+        flat, _ = check_vectors(data, quantizer.dim, name="data")
+        batches = _batches(flat, batch_size, steps, gen)
+    else:
+        _check_sampler(data, quantizer.dim)
+        check_positive_int("init_samples", init_samples)
+        device = quantizer.codebooks.device
+        flat = data.sample(init_samples, gen).to(device) if init else None
+        batches = _sampled_batches(data, batch_size, steps, gen, device)
     distributed.broadcast_state(quantizer)
     if init:
         quantizer.init_from_data(flat, generator=gen)
@@ -99,7 +141,7 @@ def _fit_phase(quantizer: Quantizer, data: torch.Tensor, steps: int, log: Traini
     params = [p for p in quantizer.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr) if params else None
     pending = []
-    for step, x in enumerate(tqdm(_batches(flat, batch_size, steps, gen), total=steps, disable=not progress,
+    for step, x in enumerate(tqdm(batches, total=steps, disable=not progress,
                                   desc=f"train {type(quantizer).__name__}", leave=False), start=1):
         out = quantizer(x)
         loss = F.mse_loss(out.output, x) + out.loss

@@ -19,6 +19,13 @@ a valid set of AVQ codebooks) and is then trained with beam-search encoding for 
 budget: a beam-search step costs far more than an RVQ step on a CPU. With ``"scratch"``
 (``paper``) it starts like the others.
 
+**Data sources.** ``preset.uncorrelated_source`` and ``preset.correlated_source`` (default
+``"gaussian"`` and ``"factor"``, the sources above, with the same numbers) may name any source of
+:data:`vqcore.data.toy_sources.TOY_SOURCES`; with ``preset.fresh_data`` every training batch is a
+fresh draw (:func:`toy_data`), and the test set stays a fixed seeded draw of ``num_test`` vectors.
+A run whose ``data`` is a source's name (``"uniform"``) trains on that source
+(:mod:`vqcore.experiments.toy_sources`, the study of which data the paper used).
+
 **MSE** is the squared error summed over the ``D`` components of a vector and averaged over the
 test vectors, ``mean_n ||x_n - Q(x_n)||^2`` (the scale of the authors' values, which grow with
 ``D`` and exceed 1 on unit-variance data, says they sum over components).
@@ -50,7 +57,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..io import result_meta, results
-from ..data.gaussian import gaussian_dataset
+from ..data.gaussian import KINDS, gaussian_dataset
+from ..data.toy_sources import SourceSampler, parse_source, source_dataset
 from ..quantizers.base import Quantizer
 from ..quantizers.registry import build_quantizer
 from ..training import fit_quantizer
@@ -65,10 +73,14 @@ __all__ = [
     "FIGURES",
     "METHODS",
     "RunKey",
+    "ToyData",
+    "compute_runs",
     "figure_files",
     "planned_runs",
     "run_settings",
     "run_toy",
+    "source_name",
+    "toy_data",
     "train_and_evaluate",
 ]
 
@@ -105,6 +117,47 @@ class RunKey:
     def run_seed(self) -> int:
         """Seed of the run's initialisation, batches and NSVQ noise (stable across machines)."""
         return stable_seed(self.name)
+
+
+#: the source of each data kind in :mod:`vqcore.data.gaussian` (the numbers of ``gaussian_dataset``)
+_DEFAULT_SOURCES = {"correlated": "factor", "uncorrelated": "gaussian"}
+
+
+def source_name(data: str, preset: ToyPreset) -> str:
+    """The :data:`~vqcore.data.toy_sources.TOY_SOURCES` name of a run's ``data``: a figure's kind
+    (``"correlated"``, ``"uncorrelated"``) maps to the preset's source for it, a source name (or a
+    :func:`~vqcore.data.toy_sources.parse_source` spec, ``"powerlaw@alpha=3"``) is itself."""
+    if data in KINDS:
+        return preset.source_of(data)
+    parse_source(data)
+    return data
+
+
+@dataclass(frozen=True)
+class ToyData:
+    """What one run trains and tests on: ``train`` a fixed ``(num_train, D)`` set or a sampler of
+    fresh batches, ``test`` the fixed seeded ``(num_test, D)`` test set."""
+
+    train: torch.Tensor | SourceSampler
+    test: torch.Tensor
+
+
+def toy_data(data: str, dim: int, seed: int, preset: ToyPreset) -> ToyData:
+    """The training data and test set of ``(data, dim, seed)`` at ``preset`` (:func:`source_name`).
+
+    Today's sources on fixed sets come from :func:`vqcore.data.gaussian.gaussian_dataset`; any other
+    source from :func:`vqcore.data.toy_sources.source_dataset` (the same seeding); with
+    ``preset.fresh_data`` the training data is a :class:`~vqcore.data.toy_sources.SourceSampler`.
+    """
+    name, params = parse_source(source_name(data, preset))
+    if data in KINDS and not preset.fresh_data and source_name(data, preset) == _DEFAULT_SOURCES[data]:
+        split = gaussian_dataset(data, dim, preset.num_train, preset.num_test, seed=seed)
+        return ToyData(split.train, split.test)
+    if preset.fresh_data:
+        test = source_dataset(name, dim, 1, preset.num_test, seed=seed, **params).test
+        return ToyData(SourceSampler(name, dim, **params), test)
+    split = source_dataset(name, dim, preset.num_train, preset.num_test, seed=seed, **params)
+    return ToyData(split.train, split.test)
 
 
 def _dimension_file(files: Sequence[str], dim: int) -> str:
@@ -154,8 +207,13 @@ def _run_cache(root: str | Path) -> RunCache:
 
 
 def run_settings(key: RunKey, preset: ToyPreset) -> dict[str, Any]:
-    """Everything that determines the result of ``key`` at ``preset`` (validates the cache)."""
-    return {"key": key.__dict__.copy(), **preset.training_settings(key.method)}
+    """Everything that determines the result of ``key`` at ``preset`` (validates the cache): the
+    key, the training settings and, for a figure's data kind whose preset source is not the
+    default, that source (a run keyed by a source name carries it in its key)."""
+    out = {"key": key.__dict__.copy(), **preset.training_settings(key.method)}
+    if key.data in KINDS and source_name(key.data, preset) != _DEFAULT_SOURCES[key.data]:
+        out["source"] = source_name(key.data, preset)
+    return out
 
 
 def uniform_codebooks(quantizer: Quantizer, seed: int) -> torch.Tensor:
@@ -178,10 +236,11 @@ def evaluate_mse(quantizer: Quantizer, x: torch.Tensor, batch_size: int = 4096) 
     return total / x.shape[0]
 
 
-def train_and_evaluate(key: RunKey, preset: ToyPreset, train: torch.Tensor, test: torch.Tensor,
+def train_and_evaluate(key: RunKey, preset: ToyPreset, train: torch.Tensor | SourceSampler, test: torch.Tensor,
                        device: torch.device, init_from: Quantizer | None = None
                        ) -> tuple[dict[str, Any], Quantizer]:
-    """Train the quantizer of ``key`` on ``train``; return its record (test MSE, times, logs) and it.
+    """Train the quantizer of ``key`` on ``train`` (a fixed set, or a sampler of fresh batches);
+    return its record (test MSE, times, logs) and it.
 
     Phase 1: :func:`~vqcore.training.fit_quantizer` from the preset's initialisation
     (:func:`uniform_codebooks` or ``init_from_data``), or from the codebooks of ``init_from`` (a
@@ -200,7 +259,8 @@ def train_and_evaluate(key: RunKey, preset: ToyPreset, train: torch.Tensor, test
     elif preset.init == "uniform":
         q.codebooks.data.copy_(uniform_codebooks(q, key.run_seed + 2))
     fresh_from_data = init_from is None and preset.init == "data"
-    train, test = train.to(device), test.to(device)
+    train = train.to(device) if isinstance(train, torch.Tensor) else train
+    test = test.to(device)
     steps, batch_size, lr = preset.budget(key.method)
     start = time.perf_counter()
     log = fit_quantizer(q, train, steps, batch_size=batch_size, lr=lr, replace_every=preset.replace_every,
@@ -239,12 +299,17 @@ def _assemble(figure: str, kind: str, dim: int, preset: ToyPreset, seeds: Sequen
                        for b in preset.bitrates for s in seeds)
         summary = result_meta.summarize(per_seed, axis=0, quantiles=preset.quantiles)
         series[method] = results.Series(mean=summary.mean, low=summary.low, high=summary.high)
-    split = gaussian_dataset(kind, dim, 1, 1, seed=seeds[0])
-    data = split.describe()
+    if preset.fresh_data or source_name(kind, preset) != _DEFAULT_SOURCES[kind]:
+        name, params = parse_source(source_name(kind, preset))
+        data = source_dataset(name, dim, 1, 1, seed=seeds[0], **params).describe()
+    else:
+        data = gaussian_dataset(kind, dim, 1, 1, seed=seeds[0]).describe()
     for k in ("seed", "num_train", "num_test"):
         data.pop(k)
-    data.update(num_train=preset.num_train, num_test=preset.num_test, test_energy=energy,
-                test_energy_definition="mean over seeds and test vectors of ||x||^2")
+    data.update(num_train=None if preset.fresh_data else preset.num_train, num_test=preset.num_test,
+                test_energy=energy, test_energy_definition="mean over seeds and test vectors of ||x||^2")
+    if preset.fresh_data:
+        data["training_data"] = "a fresh draw from the source for every batch"
     meta = result_meta.make_meta(
         preset.name, seeds, device, quantiles=preset.quantiles,
         over="seeds (one test-set MSE per seed; each seed draws its own training and test sets, "
@@ -306,7 +371,7 @@ def _run_one(key: RunKey, preset: ToyPreset, cache: RunCache, device: torch.devi
         on_run(key, record)
 
 
-def _compute(todo: Sequence[RunKey], preset: ToyPreset, cache: RunCache, device: torch.device,
+def compute_runs(todo: Sequence[RunKey], preset: ToyPreset, cache: RunCache, device: torch.device,
              records: dict[RunKey, dict[str, Any]], progress: bool,
              on_run: Callable[[RunKey, dict[str, Any]], None] | None) -> None:
     """Train and test the runs ``todo`` in order, storing each (and adding it to ``records``) at once.
@@ -317,7 +382,7 @@ def _compute(todo: Sequence[RunKey], preset: ToyPreset, cache: RunCache, device:
         ident = (key.data, key.dim, key.seed)
         if ident not in data:
             data.clear()  # one data set at a time
-            data[ident] = gaussian_dataset(key.data, key.dim, preset.num_train, preset.num_test, seed=key.seed)
+            data[ident] = toy_data(key.data, key.dim, key.seed, preset)
         return data[ident]
 
     later = []
@@ -335,9 +400,11 @@ def _compute(todo: Sequence[RunKey], preset: ToyPreset, cache: RunCache, device:
     bar.close()
 
 
-def _test_energy(kind: str, dim: int, num_test: int, seeds: Sequence[int]) -> float:
+def _test_energy(kind: str, dim: int, preset: ToyPreset, seeds: Sequence[int]) -> float:
     """Mean over ``seeds`` and test vectors of ``||x||^2``."""
-    per_seed = [float((gaussian_dataset(kind, dim, 1, num_test, seed=s).test ** 2).sum(-1).mean()) for s in seeds]
+    name, params = parse_source(source_name(kind, preset))
+    per_seed = [float((source_dataset(name, dim, 1, preset.num_test, seed=s, **params).test ** 2).sum(-1).mean())
+                for s in seeds]
     return sum(per_seed) / len(seeds)
 
 
@@ -377,14 +444,14 @@ def run_toy(figures: str | Iterable[str] | None = None, preset: str | ToyPreset 
             records[key] = record
     logger.info("toy experiment, preset %s, figures %s on %s: %d runs stored, %d to compute",
                 p.name, ",".join(figs), dev, len(records), len(todo))
-    _compute(todo, p, cache, dev, records, progress, on_run)
+    compute_runs(todo, p, cache, dev, records, progress, on_run)
     wall = time.perf_counter() - start
     energies: dict[tuple[str, int], float] = {}
     written = []
     for fig in figs:
         for kind, dim, rel in _figure_panels(fig, p):
             if (kind, dim) not in energies:
-                energies[(kind, dim)] = _test_energy(kind, dim, p.num_test, seeds)
+                energies[(kind, dim)] = _test_energy(kind, dim, p, seeds)
             result = _assemble(fig, kind, dim, p, seeds, records, dev, wall, energies[(kind, dim)])
             written.append(results.write(result, results_dir / rel))
     return written
