@@ -56,6 +56,12 @@ class BookBuild:
     log: str
     seconds: float
 
+    @property
+    def executed(self) -> Path:
+        """Where myst-nb kept the notebooks and pages it executed, outputs and stderr included
+        (``.../_build/jupyter_execute/<docname>.ipynb``)."""
+        return self.html.parent / "jupyter_execute"
+
     def check(self) -> Path:
         """The HTML folder; fails the calling test with the end of the log if the build failed."""
         if self.returncode != 0:

@@ -88,12 +88,25 @@ def without_comment(command: str) -> str:
     return shlex.join(kept) if kept else ""
 
 
+def same_check(command: str) -> str:
+    """What decides the check of ``command``: the command without its comment and, for papermill,
+    without the output notebook's path (the check writes the output notebook to a temporary folder)."""
+    text = without_comment(command)
+    if "papermill " not in text:
+        return text
+    words = shlex.split(text)
+    ipynbs = [i for i, w in enumerate(words) if w.endswith(".ipynb")]
+    if len(ipynbs) == 2:
+        words[ipynbs[1]] = "OUTPUT.ipynb"
+    return shlex.join(words)
+
+
 def every_command() -> list[Command]:
     by_text: dict[str, Command] = {}
     places = [pc for doc in DOCUMENTS for pc in commands_in((REPO / doc).read_text(encoding="utf-8"), doc)]
     places += [pc for nb in NOTEBOOKS for pc in notebook_commands(REPO / nb, nb)]
-    for place, text in places:  # one test per command, whatever its comment says
-        by_text.setdefault(without_comment(text), Command(text)).places.append(place)
+    for place, text in places:  # one test per command, whatever its comment or output notebook
+        by_text.setdefault(same_check(text), Command(text)).places.append(place)
     return list(by_text.values())
 
 
@@ -140,7 +153,8 @@ def test_commands_are_found_in_the_readme_and_the_book():
     texts = [c.text for c in COMMANDS]
     assert any(t.startswith("make book") for t in texts) and any(t.startswith("make test") for t in texts)
     assert any("papermill" in t for t in texts)
-    assert all(p.split(":")[0] in DOCUMENTS + NOTEBOOKS for c in COMMANDS for p in c.places)
+    # a place is "file:line", or "notebook (cell N):line" for a notebook's Markdown cell
+    assert all(p.split(":")[0].split(" (cell ")[0] in DOCUMENTS + NOTEBOOKS for c in COMMANDS for p in c.places)
 
 
 def test_the_extractor_reads_bash_and_console_blocks():
@@ -154,6 +168,11 @@ def test_the_extractor_reads_bash_and_console_blocks():
     assert smoke("echo quick") == "echo quick"
     assert without_comment("make reproduce PRESET=quick    # smoke | quick") == "make reproduce PRESET=quick"
     assert without_comment("echo '#no' # yes") == "echo '#no'"
+    # papermill commands that differ in their output notebook only are one check
+    assert (same_check("papermill --cwd nb nb/a.ipynb /tmp/a.ipynb -p preset quick  # one")
+            == same_check("papermill --cwd nb nb/a.ipynb /tmp/b.ipynb -p preset quick")
+            != same_check("papermill nb/a.ipynb /tmp/b.ipynb -p preset quick"))
+    assert same_check("make book   # builds") == "make book"
 
 
 def _record_files(results: Path) -> list[Path]:
@@ -258,8 +277,8 @@ def test_command_runs_as_printed(command: Command, tmp_path: Path, request: pyte
     elif text.startswith("python3 -m venv .venv"):
         run(text, tmp_path)  # a new virtual environment, beside the repository's
         assert (tmp_path / ".venv" / "bin" / "python").exists()
-    else:
-        done = run(text, REPO)
+    else:  # a command that writes results writes them to a temporary folder here, not to Results/
+        done = run(text.replace("--results-dir Results", f"--results-dir {tmp_path / 'Results'}"), REPO)
         assert done.stdout.strip(), f"`{command.text}` printed nothing"
 
 

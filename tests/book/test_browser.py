@@ -3,14 +3,18 @@
 README tells readers to open ``_build/html/index.html`` from disk, so that is how the pages are
 opened here, with the network blocked twice over: Chromium resolves no host name
 (``--host-resolver-rules``) and every request that is not for a local file is aborted and recorded.
-On every page of _toc.yml (the API pages included):
+On every page of _toc.yml but the API pages, and on a sample of those (per layer of vqcore its
+own page and its largest module page: they all come from one template and autodoc):
 
 - no request leaves the machine, and no console or page error;
 - every maths element is typeset by MathJax, and no raw ``\\(``, ``\\[`` or ``$$`` is left in the
   text a reader sees (prose and cell outputs; code is not read);
 - no raw Markdown table text (``| --- |`` rules or ``| a | b |`` rows) is left in that text;
 
-and on every figure page, a table names the paper's curves (a header cell with "paper").
+and on every figure page, a table names the paper's curves (a header cell with "paper"). Every API
+page gets the same checks from its HTML file, without a browser: no resource from the network,
+every local script, stylesheet and picture present, the local MathJax loaded where there is maths,
+no raw maths or table text outside code and maths, and one title naming its module.
 
 Uses Debian's Chromium (/usr/bin/chromium) driven by playwright-python. Without it the tests are
 skipped, except in CI (CI=true), where they fail: `.ci/run` installs it.
@@ -21,8 +25,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
@@ -246,32 +251,192 @@ def test_figure_pages_render(visit, tmp_path: Path, repo_root: Path, book_figure
         assert not v.errors, f"{path}:\n" + "\n".join(v.errors)
 
 
+# -- every page: in the browser, or for the API pages a sample in it and all from their HTML -------
+
+API_PREFIX = "book/api/"
+
+
+def browser_pages(pages: list[str], html: Path) -> list[str]:
+    """``pages`` without the API pages but a sample of them: per layer of vqcore (``vqcore.io``,
+    ``vqcore.eval``, ...; ``vqcore`` itself) the layer's own page and its largest module page."""
+    layers: dict[str, list[str]] = {}
+    for page in pages:
+        if page.startswith(API_PREFIX):
+            parts = page[len(API_PREFIX):].split(".")
+            layers.setdefault(".".join(parts[:2]), []).append(page)
+    sample = set()
+    for layer, members in layers.items():
+        own = [m for m in members if m == API_PREFIX + layer]
+        modules = [m for m in members if m not in own]
+        sample.update(own)
+        if modules:
+            sample.add(max(modules, key=lambda m: ((html / f"{m}.html").stat().st_size, m)))
+    return [page for page in dict.fromkeys(pages) if not page.startswith(API_PREFIX) or page in sample]
+
+
+@pytest.fixture(scope="module")
+def seen(tab, built_book: Path):
+    """What a reader would see wrong on a page, and its tables' headers, each page opened once."""
+    found: dict[str, tuple[list[str], list[list[str]]]] = {}
+
+    def _look(page: str) -> tuple[list[str], list[list[str]]]:
+        if page not in found:
+            assert (built_book / f"{page}.html").is_file(), f"{page}.html was not built"
+            tab.open(f"{page}.html")
+            found[page] = (tab.problems(), tab.table_headers())
+        return found[page]
+
+    return _look
+
+
 @pytest.mark.parametrize("part", PARTS)
-def test_every_page_reads_clean_offline(built_book: Path, tab, part: str):
-    """Every page of the part: no network, no errors, maths typeset, no raw maths or table text."""
+def test_every_page_reads_clean_offline(built_book: Path, seen, part: str):
+    """Every page of the part (of the API pages a sample): no network, no errors, maths typeset,
+    no raw maths or table text."""
     from tests.conftest import toc_parts
 
     pages = toc_parts(REPO).get(part, [])  # read after the build: the API pages' globs match once written
     assert pages, f"the part {part!r} of _toc.yml lists no page"
-    report = {}
     for page in pages:
         assert (built_book / f"{page}.html").is_file(), f"{page}.html was not built"
-        tab.open(f"{page}.html")
-        found = tab.problems()
+    report = {}
+    for page in browser_pages(pages, built_book):
+        found, _ = seen(page)
         if found:
             report[page] = found[:8] + ([f"... and {len(found) - 8} more"] if len(found) > 8 else [])
     assert not report, "pages a reader would see broken:\n" + "\n".join(
         f"{page}:\n    " + "\n    ".join(items) for page, items in report.items())
 
 
-def test_figure_pages_name_the_papers_curves(tab, book_figure_pages: list[str]):
+def test_figure_pages_name_the_papers_curves(seen, book_figure_pages: list[str]):
     """Each figure page tabulates the paper beside ours: a table header names "paper"."""
     if not book_figure_pages:
         pytest.skip("no figure notebooks are listed in _toc.yml yet")
     without = []
     for page in book_figure_pages:
-        tab.open(f"{page}.html")
-        headers = [h for table in tab.table_headers() for h in table]
+        _, tables = seen(page)
+        headers = [h for table in tables for h in table]
         if not any(re.search(r"\bpaper\b", h, re.IGNORECASE) for h in headers):
             without.append(f"{page} (table headers: {headers[:12]})")
     assert not without, "figure pages whose tables do not name the paper's curves:\n" + "\n".join(without)
+
+
+#: elements whose text a reader does not read as prose (code, maths before MathJax, scripts)
+_NOT_PROSE = {"script", "style", "textarea", "code", "svg", "mjx-container"}
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+_LOADED = {"script": "src", "img": "src", "iframe": "src", "source": "src", "audio": "src", "video": "src",
+           "embed": "src"}
+_LINKS_LOADED = {"stylesheet", "preload", "modulepreload", "icon"}
+
+
+class PageHtml(HTMLParser):
+    """A built page read as the browser checks it: the resources it loads, its maths elements and
+    titles, and the text of its article outside code and maths (as ``_READER_TEXT_JS`` reads it)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.loads: list[str] = []
+        self.maths = 0
+        self.h1: list[str] = []
+        self.texts: list[str] = []
+        self._stack: list[tuple[str, bool, bool, bool]] = []  # (tag, skips its text, cell output, heading link)
+        self._article = 0
+        self._in_h1 = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attr = {k: v or "" for k, v in attrs}
+        classes = attr.get("class", "").split()
+        if tag in _LOADED and attr.get(_LOADED[tag]):
+            self.loads.append(attr[_LOADED[tag]])
+        if tag == "link" and _LINKS_LOADED & set(attr.get("rel", "").split()) and attr.get("href"):
+            self.loads.append(attr["href"])
+        if tag in _VOID:
+            return
+        maths = tag in {"span", "div"} and "math" in classes
+        self.maths += maths
+        output = "cell_output" in classes or any(o for _, _, o, _ in self._stack)
+        code_block = tag == "pre" or any(c.startswith("highlight-") for c in classes)
+        skips = (maths or tag in _NOT_PROSE or "cell_input" in classes or (code_block and not output)
+                 or any(s for _, s, _, _ in self._stack))
+        anchor = "headerlink" in classes or any(a for _, _, _, a in self._stack)
+        self._stack.append((tag, skips, output, anchor))
+        self._article += tag == "article"
+        self._in_h1 = self._in_h1 or (tag == "h1" and self._article > 0)
+        if tag == "h1" and self._article > 0:
+            self.h1.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _VOID or not any(t == tag for t, *_ in self._stack):
+            return
+        while self._stack:
+            top, *_ = self._stack.pop()
+            self._article -= top == "article"
+            if top == "h1":
+                self._in_h1 = False
+            if top == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        if self._in_h1 and self.h1 and not (self._stack and self._stack[-1][3]):
+            self.h1[-1] += data
+        if self._article > 0 and data.strip() and not any(s for _, s, _, _ in self._stack):
+            self.texts.append(data)
+
+
+def html_problems(html: Path, page: str) -> list[str]:
+    """What the browser checks would find on ``page``, read from its HTML file."""
+    path = html / f"{page}.html"
+    reader = PageHtml()
+    reader.feed(path.read_text(encoding="utf-8"))
+    found = []
+    for src in reader.loads:
+        parts = urlsplit(src)
+        if parts.scheme in {"http", "https"} or src.startswith("//"):
+            found.append(f"requests the network: {src}")
+        elif not parts.scheme and parts.path and not (path.parent / unquote(parts.path)).resolve().is_file():
+            found.append(f"missing file: {src}")
+    if reader.maths and not any("_static/mathjax/" in src for src in reader.loads):
+        found.append(f"{reader.maths} maths elements but no local MathJax")
+    module = page[len(API_PREFIX):]
+    titles = [h.strip() for h in reader.h1]
+    if titles != [module]:
+        found.append(f"titles {titles}, expected one: {module!r}")
+    for text in reader.texts:
+        for pattern, what in ((RAW_MATH, "raw maths"), (RAW_TABLE_RULE, "raw Markdown table rule"),
+                              (RAW_TABLE_ROW, "raw Markdown table row")):
+            match = pattern.search(text)
+            if match:
+                start = max(0, match.start() - 30)
+                found.append(f"{what}: {text[start:match.end() + 30]!r}")
+    return found
+
+
+def test_every_api_page_reads_clean_in_its_html(built_book: Path):
+    """The browser's checks, from the HTML files, on every API page (the browser opens a sample)."""
+    from tests.conftest import toc_parts
+
+    pages = [page for pages in toc_parts(REPO).values() for page in pages if page.startswith(API_PREFIX)]
+    assert len(pages) > 20, f"only {len(pages)} API pages in _toc.yml"
+    report = {page: found[:8] for page in pages if (found := html_problems(built_book, page))}
+    assert not report, "API pages a reader would see broken:\n" + "\n".join(
+        f"{page}:\n    " + "\n    ".join(items) for page, items in report.items())
+
+
+def test_the_html_reader_sees_what_the_browser_checks_see(tmp_path: Path):
+    """The HTML checks can fail: raw maths in prose, a remote script, a missing stylesheet, no title."""
+    page = tmp_path / "book" / "api" / "vqcore.x.html"
+    page.parent.mkdir(parents=True)
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "_static" / "here.css").write_text("", encoding="utf-8")
+    page.write_text(
+        '<html><head><script src="https://cdn.example/x.js"></script>'
+        '<link rel="stylesheet" href="../../_static/here.css"><link rel="stylesheet" href="../../_static/gone.css">'
+        '<link rel="next" href="nowhere.html"></head><body><article><h1><code>vqcore.x</code><a class="headerlink" href="#">#</a></h1>'
+        '<p>fine <code>$$ in code</code> <span class="math">\\(x\\)</span></p><br><p>raw \\(y\\) here</p>'
+        '<pre>| a | b | c |</pre><p>| a | b | c |</p></article></body></html>', encoding="utf-8")
+    found = html_problems(tmp_path, "book/api/vqcore.x")
+    assert found == ["requests the network: https://cdn.example/x.js", "missing file: ../../_static/gone.css",
+                     "1 maths elements but no local MathJax", "raw maths: 'raw \\\\(y\\\\) here'",
+                     "raw Markdown table row: '| a | b | c |'"], found
+    page.write_text("<html><body><article><h1>other</h1></article></body></html>", encoding="utf-8")
+    assert html_problems(tmp_path, "book/api/vqcore.x") == ["titles ['other'], expected one: 'vqcore.x'"]
