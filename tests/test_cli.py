@@ -1,9 +1,10 @@
-"""The ``vqcore`` command line: ``reproduce`` and ``figures`` (``complexity`` is tested in
+"""The ``vqcore`` command line: ``reproduce``, ``figures`` and ``budget`` (``complexity`` is tested in
 tests/eval/test_complexity.py), and every class of bad option: one ``error:`` line naming the
 option, exit code 2, before any work starts."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -237,3 +238,44 @@ def test_reproduce_good_options_reach_the_runner(tmp_path, monkeypatch):
     assert [c[1]["device"] for c in calls] == ["cpu", "auto"]
     assert calls[0][1]["results_dir"] == str(tmp_path / "R") and calls[0][1]["threads"] == 1
     assert list((tmp_path / "R").iterdir()) == []
+
+
+# -- budget (the study itself is tested in tests/experiments/test_budget_study.py) -----------------------
+
+def _budget(tmp_path, *extra: str) -> list[str]:
+    return ["budget", "--families", "toy", "--factors", "1,4", "--results-dir", str(tmp_path / "R"),
+            "--device", "cpu", "--no-progress", *extra]
+
+
+@pytest.mark.parametrize("option,value,needle", [
+    ("--families", "toy,nope", "--families: unknown family 'nope'"),
+    ("--families", ",", "--families: no family given"),
+    ("--factors", "1,0", "--factors: factor must be an integer >= 1, got 0"),
+    ("--factors", "x", "--factors: 'x' is not an integer"),
+    ("--device", "bogus", "--device"),
+    ("--reference-dir", "/nonexistent/reference", "--reference-dir"),
+])
+def test_budget_bad_options(capsys, tmp_path, monkeypatch, option, value, needle):
+    import vqcore.experiments.budget_study as bs
+
+    monkeypatch.setattr(bs, "run_budget_study", lambda *a, **k: pytest.fail("work started before the checks"))
+    argv = _budget(tmp_path)
+    if option in argv:
+        argv[argv.index(option) + 1] = value
+    else:
+        argv += [option, value]
+    assert _exit_code(argv) == 2
+    assert needle in _error_line(capsys, "budget")
+    assert not (tmp_path / "R").exists()
+
+
+def test_budget_good_options_reach_the_study(tmp_path, monkeypatch, capsys):
+    import vqcore.experiments.budget_study as bs
+
+    calls = []
+    monkeypatch.setattr(bs, "run_budget_study", lambda *a, **k: calls.append((a, k)) or [Path("s.json")])
+    assert cli_main(_budget(tmp_path, "--base", "smoke")) == 0
+    (args, kwargs), = calls
+    assert args == ("toy", "1,4") and kwargs["base"] == "smoke" and kwargs["results_dir"] == str(tmp_path / "R")
+    assert capsys.readouterr().out.strip() == "s.json"
+    assert _exit_code(_budget(tmp_path, "--base", "huge")) == 2

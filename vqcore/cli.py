@@ -8,6 +8,8 @@ Subcommands:
   notebooks (:func:`vqcore.experiments.reproduce.reproduce`).
 - ``figures``: every figure of both papers with its notebook and result files
   (:mod:`vqcore.experiments.registry`).
+- ``budget``: the budget study, each experiment family at multiples of the quick training budget
+  (:mod:`vqcore.experiments.budget_study`).
 
 Adding a subcommand: write ``_add_<name>_parser(subparsers)`` that creates its parser
 and sets ``func=`` to a ``_run_<name>(args) -> int`` function, then append the adder to
@@ -238,6 +240,80 @@ def _run_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- budget ----------------------------------------------------------------------
+
+def _add_budget_parser(subparsers: argparse._SubParsersAction) -> None:
+    from .experiments.budget_study import DEFAULT_FACTORS, FAMILIES
+
+    p = subparsers.add_parser(
+        "budget",
+        help="the budget study: each experiment family at 1x, 4x, 16x ... the quick training budget",
+        description="Run each experiment family (a subset of its rates, one seed) with the quick preset's "
+                    "training budget times each factor, into <results-dir>/.budget/<family>/x<factor>/ "
+                    "(finished runs are stored, so an interrupted study resumes), and write "
+                    "<results-dir>/.budget/<family>.json: the distance to the paper per factor.",
+    )
+    p.add_argument("--families", default=None,
+                   help=f"comma-separated families among {', '.join(FAMILIES)} (default: all)")
+    p.add_argument("--factors", default=",".join(str(f) for f in DEFAULT_FACTORS),
+                   help="comma-separated integer multiples of the quick budget (default: "
+                        f"{','.join(str(f) for f in DEFAULT_FACTORS)})")
+    p.add_argument("--base", type=str.lower, choices=PRESET_NAMES, default="quick",
+                   help="the preset whose budget is multiplied (default: quick; smoke for a pipeline check)")
+    p.add_argument("--results-dir", default="Results", help="results folder (default: Results)")
+    p.add_argument("--reference-dir", default="reference",
+                   help="the published files, for the distance to the paper (default: reference)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice; 1 is often faster on a busy CPU)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
+    p.set_defaults(func=_run_budget)
+
+
+def _check_budget_options(args: argparse.Namespace) -> str | None:
+    """The first bad option of ``budget`` as an error message (naming the option), or None."""
+    from .experiments.budget_study import parse_factors, parse_families
+
+    for option, parse, value in (("--families", parse_families, args.families),
+                                 ("--factors", parse_factors, args.factors)):
+        try:
+            parse(value)
+        except ValueError as err:
+            return f"{option}: " + str(err).split(": ", 1)[-1]
+    if args.threads is not None and args.threads < 1:
+        return f"--threads must be an integer >= 1, got {args.threads}"
+    if not Path(args.reference_dir).is_dir():
+        return f"--reference-dir {args.reference_dir!r} is not a folder"
+    problem = _check_device(args.device)
+    return problem if problem is not None else _check_folder("--results-dir", args.results_dir)
+
+
+def _run_budget(args: argparse.Namespace) -> int:
+    import logging
+
+    from .experiments.budget_study import run_budget_study
+
+    problem = _check_budget_options(args)
+    if problem is not None:
+        return _error("budget", problem)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+    logging.getLogger("vqcore.quantizers.base").setLevel(logging.WARNING)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        written = run_budget_study(args.families, args.factors, results_dir=args.results_dir, device=args.device,
+                                   progress=args.progress, base=args.base,
+                                   reference_dir=args.reference_dir)
+    except ValueError as err:
+        return _error("budget", str(err))
+    for path in written:
+        print(path)
+    return 0
+
+
 # -- dispatch ---------------------------------------------------------------------
 
 #: One function per subcommand; each adds its parser and sets ``func``.
@@ -245,6 +321,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_complexity_parser,
     _add_reproduce_parser,
     _add_figures_parser,
+    _add_budget_parser,
 ]
 
 

@@ -1,0 +1,194 @@
+"""The budget study's summaries: one JSON file per family, recomputed from the result files.
+
+:func:`summarize` reads every finished factor of a family (its folder
+``<results_dir>/.budget/<family>/x<factor>/``) and gives, per factor: the budget and settings, the
+measured seconds, our metrics per method and rate, and per figure the fidelity report's numbers
+against the published files (ours/paper, scale-free ours/paper, findings held n of m for ours and
+for the paper's data) with the :func:`distance` to the paper; and, between neighbouring factors,
+how much our metrics move (:func:`movement`). :func:`write_summary` writes it atomically.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..eval.fidelity import figure_report
+from ..eval.fidelity.model import RatioStats
+from ..io import results
+from ..io.atomic import atomic_write_text
+from .budget_study import family, factor_dir, scaled_preset, summary_path
+
+__all__ = ["DISTANCE_DEFINITION", "FORMAT", "MOVEMENT_DEFINITION", "distance", "factor_files", "files_settings",
+           "movement", "read_summary", "summarize", "write_summary"]
+
+FORMAT = "vqcore-budget-study/1"
+DISTANCE_DEFINITION = (
+    "median over the matched points of |ln r|, where r is ours/paper of the scale-free curves (each curve divided "
+    "by its value at the lowest rate, so only the shape counts) for a family whose data differ in scale from the "
+    "paper's (toy), and ours/paper at the same method and x for the others; 0 when the curves agree, about "
+    "|r - 1| for r near 1")
+MOVEMENT_DEFINITION = ("median over the methods and x of our files of |ln(value at the larger factor / value at "
+                       "the smaller)| (positive values only): how much our metrics still move with compute")
+#: the most x points of a file whose values the summary stores (the Interspeech histograms have 256)
+MAX_STORED_POINTS = 64
+
+
+def distance(ratios: Sequence[float]) -> float | None:
+    """The distance to the paper of a set of ratios ours/paper: the median of ``|ln r|`` over the
+    finite positive ``r`` (:data:`DISTANCE_DEFINITION`); None when there is none."""
+    logs = sorted(abs(math.log(r)) for r in ratios if math.isfinite(r) and r > 0)
+    if not logs:
+        return None
+    mid = len(logs) // 2
+    return logs[mid] if len(logs) % 2 else 0.5 * (logs[mid - 1] + logs[mid])
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _stats(s: RatioStats | None) -> dict[str, Any] | None:
+    if s is None or not s.values:
+        return None
+    return {"median": _finite(s.median), "min": _finite(s.min), "max": _finite(s.max), "n": s.n}
+
+
+def _figure_entry(fid: str, folder: Path, reference_dir: str | os.PathLike | None, compare: str | None
+                  ) -> dict[str, Any]:
+    report = figure_report(fid, folder, reference_dir)
+    on = report.scale_free if compare == "scale_free" else report.ratio
+    return {
+        "distance": distance(on.values) if compare is not None and on is not None else None,
+        "distance_on": compare if report.has_paper else None,
+        "ours_paper": _stats(report.ratio),
+        "scale_free": _stats(report.scale_free),
+        "findings_held": {"ours": list(report.held("ours")), "paper": list(report.held("paper"))},
+        "points_held": {"ours": list(report.points("ours")), "paper": list(report.points("paper"))},
+        "findings": {f.key: {"text": f.text,
+                             "ours": None if f.ours is None else f.ours.held,
+                             "paper": None if f.paper is None else f.paper.held,
+                             "ours_points": None if f.ours is None else f.ours.fraction()}
+                     for f in report.findings},
+    }
+
+
+def factor_files(folder: Path, figures: Sequence[str]) -> dict[str, results.ResultFile]:
+    """Our result files under ``folder`` that belong to ``figures`` (by their ``meta["figure"]``);
+    none when the folder does not exist (a factor not run yet)."""
+    out: dict[str, results.ResultFile] = {}
+    if not Path(folder).is_dir():
+        return out
+    for rel, r in results.load_dir(folder).items():
+        meta = r.meta if isinstance(r.meta, Mapping) else {}
+        if meta.get("figure") in figures:
+            out[rel] = r
+    return out
+
+
+def _metrics(files: Mapping[str, results.ResultFile]) -> dict[str, Any]:
+    return {rel: {"metric": r.metric, "x_key": r.x_key, "x": list(r.x),
+                  "series": {m: list(s.central) for m, s in r.series.items()}}
+            for rel, r in files.items() if len(r.x) <= MAX_STORED_POINTS}
+
+
+def movement(before: Mapping[str, results.ResultFile], after: Mapping[str, results.ResultFile]) -> dict[str, Any]:
+    """Per file both hold, :data:`MOVEMENT_DEFINITION` between ``before`` and ``after`` (None without a point)."""
+    out = {}
+    for rel in sorted(set(before) & set(after)):
+        a, b = before[rel], after[rel]
+        index = {x: i for i, x in enumerate(a.x)}
+        ratios = []
+        for m, s in b.series.items():
+            if m not in a.series:
+                continue
+            for j, x in enumerate(b.x):
+                i = index.get(x)
+                va, vb = (None, None) if i is None else (a.series[m].central[i], s.central[j])
+                if va is not None and vb is not None and va > 0 and vb > 0:
+                    ratios.append(vb / va)
+        out[rel] = distance(ratios)
+    return out
+
+
+def _finished_factors(results_dir: str | os.PathLike, name: str) -> list[int]:
+    root = factor_dir(results_dir, name, 1).parent
+    found = [int(m.group(1)) for p in root.glob("x*") if p.is_dir() and (m := re.fullmatch(r"x(\d+)", p.name))]
+    return sorted(f for f in found if f >= 1)
+
+
+def files_settings(files: Mapping[str, results.ResultFile]) -> dict[str, Any] | None:
+    """The preset settings that made ``files`` (their ``meta["settings"]``), or None when a file
+    records none or the files were made with different settings (a factor to run again)."""
+    found = [f.meta.get("settings") if isinstance(f.meta, Mapping) else None for f in files.values()]
+    if not found or any(s is None for s in found) or any(s != found[0] for s in found[1:]):
+        return None
+    return found[0]
+
+
+def summarize(results_dir: str | os.PathLike, family_name: str, reference_dir: str | os.PathLike | None,
+              seconds: Mapping[int, Mapping[str, float] | None] | None = None, *, base: str = "quick"
+              ) -> dict[str, Any]:
+    """The summary of ``family_name`` from its files: every factor folder that holds its result files.
+
+    ``seconds`` gives the measured seconds of a factor (they are not in the files); a factor
+    without them gets None.
+    """
+    fam = family(family_name)
+    seconds = dict(seconds or {})
+    factors: dict[str, Any] = {}
+    loaded: dict[int, dict[str, results.ResultFile]] = {}
+    for factor in _finished_factors(results_dir, fam.name):
+        folder = factor_dir(results_dir, fam.name, factor)
+        files = factor_files(folder, fam.figures)
+        if not files:
+            continue
+        loaded[factor] = files
+        preset = scaled_preset(fam.name, factor, base)
+        factors[f"x{factor}"] = {
+            "factor": factor, "preset": preset.name, "budget": {k: getattr(preset, k) for k in fam.budget},
+            "settings": files_settings(files), "seconds": seconds.get(factor),
+            "figures": {fid: _figure_entry(fid, folder, reference_dir, fam.compare) for fid in fam.figures},
+            "metrics": _metrics(files),
+        }
+    done = sorted(loaded)
+    moves = {f"x{a}->x{b}": movement(loaded[a], loaded[b]) for a, b in zip(done, done[1:])}
+    meta = {"format": FORMAT, "family": fam.name, "figures": list(fam.figures), "base": base,
+            "budget_fields": list(fam.budget), "subset": json.loads(json.dumps(dict(fam.subset))), "seed": 0,
+            "distance": DISTANCE_DEFINITION, "distance_on": fam.compare, "movement": MOVEMENT_DEFINITION,
+            "seconds": "wall_seconds and cpu_seconds (this process) of the runner call that finished the factor",
+            "reference_dir": None if reference_dir is None else Path(reference_dir).name}
+    return {"meta": meta, "factors": factors, "movement": moves}
+
+
+def read_summary(path: str | os.PathLike) -> dict[str, Any]:
+    """The stored summary at ``path`` ({} when there is none); a ValueError naming a malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a budget study summary ({err})") from None
+    if not isinstance(data, dict) or data.get("meta", {}).get("format") != FORMAT:
+        raise ValueError(f"{path}: not a budget study summary (meta.format is not {FORMAT!r})")
+    return data
+
+
+def write_summary(results_dir: str | os.PathLike, family_name: str, reference_dir: str | os.PathLike | None,
+                  new_seconds: Mapping[int, Mapping[str, float]], *, base: str = "quick") -> dict[str, Any]:
+    """Recompute the summary of ``family_name`` (:func:`summarize`) with the stored seconds updated
+    by ``new_seconds``, write it atomically to :func:`~.budget_study.summary_path` and return it."""
+    path = summary_path(results_dir, family_name)
+    stored = read_summary(path)
+    seconds = {int(k[1:]): v.get("seconds") for k, v in stored.get("factors", {}).items()}
+    seconds.update(new_seconds)
+    summary = summarize(results_dir, family_name, reference_dir, seconds, base=base)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(summary, indent=1, allow_nan=False) + "\n")
+    return summary
+
