@@ -28,6 +28,8 @@ NOTEBOOKS = REPO / "notebooks"
 RESULTS = REPO / "Results"
 #: every notebook the registry names, once each, in the papers' order
 FIGURE_NOTEBOOKS = list(dict.fromkeys(f.notebook for f in registry.FIGURES))
+#: the notebooks of the studies beside the figures (the Reproduction part of the book)
+STUDY_NOTEBOOKS = ["budget_study", "toy_data_sources"]
 PARAMETERS = {"results_dir": "../Results", "reference_dir": "../reference/icassp2023", "preset": "quick",
               "device": "auto", "seed": 0, "run_experiment": False}
 #: Figures 2a, 2b, 3 (toy), then 4c and 6b (complexity)
@@ -40,7 +42,7 @@ def test_the_registry_names_the_eight_notebooks():
     """The two 2023 papers' eight notebooks first, in the papers' order (the NSVQ paper's may follow)."""
     assert FIGURE_NOTEBOOKS[:8] == ["fig1_speech", "fig2_toy_mse", "fig3_dimension", "fig4ab_images",
                                     "fig4c_6b_complexity", "fig5_6a_ann", "sfvq_2d", "sfvq_phones"]
-    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == sorted(FIGURE_NOTEBOOKS)
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == sorted(FIGURE_NOTEBOOKS + STUDY_NOTEBOOKS)
     assert RECORD_FILES[:2] == ["icassp2023/Figure 2/correlated_dataset_Fig2-a.json",
                                 "icassp2023/Figure 2/uncorrelated_dataset_Fig2-b.json"]
     assert len(RECORD_FILES) == 7 and "Complexity" in RECORD_FILES[5] and "Complexity" in RECORD_FILES[6]
@@ -85,6 +87,24 @@ def test_notebook_is_committed_clean_with_its_parameters(name):
     assert any(c.cell_type == "markdown" and "Conclusion" in c.source for c in nb.cells)
 
 
+@pytest.mark.parametrize("name", STUDY_NOTEBOOKS)
+def test_study_notebook_is_committed_clean_with_its_parameters(name):
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nbformat.validate(nb)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, "commit notebooks without outputs"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    namespace: dict = {}
+    exec(tagged[0].source, namespace)  # noqa: S102 - our own parameter cell
+    assert namespace["results_dir"] == "../Results"
+    assert (NOTEBOOKS / namespace["reference_dir"]).is_dir(), "the default reference_dir must exist"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FIGURE_NOTEBOOKS)
 def test_notebook_runs_the_smoke_experiment_and_overlays_the_paper(name, tmp_path, monkeypatch):
@@ -108,9 +128,16 @@ def test_notebook_runs_the_smoke_experiment_and_overlays_the_paper(name, tmp_pat
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FIGURE_NOTEBOOKS)
-def test_notebook_plots_the_committed_results_with_its_defaults(name, tmp_path):
-    """What the book build does: default parameters, run from the notebook's folder."""
-    nb = execute(name, tmp_path)
+def test_notebook_plots_the_committed_results_with_its_defaults(name, book_build):
+    """What the book build does: default parameters, run from the notebook's folder. Read from the
+    session's book build (the ``book_build`` fixture), which executes every figure notebook so and
+    keeps the executed copy, stderr included, rather than executed a second time here."""
+    import nbformat
+
+    book_build.check()
+    path = book_build.executed / "notebooks" / f"{name}.ipynb"
+    assert path.is_file(), f"the book build kept no executed copy of {name} at {path}"
+    nb = nbformat.read(path, as_version=4)
     assert has_image(nb)
     assert "Findings" in output_text(nb) or "Ordering" in output_text(nb) or "ordering" in output_text(nb)
     streams = "".join(o.get("text", "") for o in outputs(nb) if o.get("output_type") == "stream")
@@ -165,7 +192,7 @@ def _cells(name):
     return nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4).cells
 
 
-@pytest.mark.parametrize("name", FIGURE_NOTEBOOKS)
+@pytest.mark.parametrize("name", FIGURE_NOTEBOOKS + STUDY_NOTEBOOKS)
 def test_notebook_code_is_hidden_and_prints_nothing(name):
     """Every code cell (the parameters cell too) is folded behind a toggle, so a page shows its
     figures first; text from code is displayed as Markdown, never printed as raw text."""
@@ -182,7 +209,7 @@ def test_notebook_code_is_hidden_and_prints_nothing(name):
     assert "figures.setup_notebook(results_dir, reference_dir)" in first.source  # logging, pandas, paths
 
 
-@pytest.mark.parametrize("name", FIGURE_NOTEBOOKS)
+@pytest.mark.parametrize("name", FIGURE_NOTEBOOKS + STUDY_NOTEBOOKS)
 def test_every_glued_name_in_the_prose_is_computed(name):
     """A number in a page's prose is pasted by {glue:text} from a value a code cell glues."""
     cells = _cells(name)
@@ -198,7 +225,7 @@ def test_every_glued_name_in_the_prose_is_computed(name):
 CONCLUSION_NUMBER = re.compile(r"(?<![\w.{`$\\-])\d+\.\d+(?![\w`])")
 
 
-@pytest.mark.parametrize("name", FIGURE_NOTEBOOKS)
+@pytest.mark.parametrize("name", FIGURE_NOTEBOOKS + STUDY_NOTEBOOKS)
 def test_no_typed_decimal_results_in_the_conclusions(name):
     """The Conclusion's decimals come from the computation: outside maths and code, no decimal
     number is typed in it (settings are whole numbers: 40 bits, 200 steps, 5 %)."""
@@ -393,8 +420,8 @@ def test_paper_table_holds_ours_the_papers_and_their_ratio_at_every_point():
     for row in rows:
         m, x = row["method"], row["x"]
         assert table.loc[x, (m, "ours")] == row["ours"] and table.loc[x, (m, "paper")] == row["paper"]
-        assert math.isclose(table.loc[x, (m, "ours/paper")], row["ours"] / row["paper"])
-        assert math.isclose(table.loc[x, (m, "ours-paper")], row["ours"] - row["paper"])
+        assert math.isclose(table.loc[x, (m, "ours / paper")], row["ours"] / row["paper"])
+        assert math.isclose(table.loc[x, (m, "ours - paper")], row["ours"] - row["paper"])
     assert list(figures.paper_table(ours).columns.get_level_values(1)) == ["ours"] * len(ours.methods)
 
 

@@ -32,5 +32,14 @@ The runners (the registry says which figure each makes), each with the modules i
   NSVQ paper's (IEEE Access 2022) Figures 1 and 3, every estimator side by side
   (``nsvq2022_presets``, ``nsvq2022_usage``: codebook usage over training).
 
+The studies beside the figures (how close the figures come to the paper, and why):
+
+- :mod:`~vqcore.experiments.toy_sources`: which toy data the paper's curves fit, source by source
+  (the sources in :mod:`vqcore.data.toy_sources`).
+- :mod:`~vqcore.experiments.image_ceiling`: what caps the image SSIM (the autoencoder without a quantizer).
+- :mod:`~vqcore.experiments.budget_study`: every experiment family at 1x, 4x and 16x the quick
+  budget, and the distance to the paper at each (``budget_summary``).
+- :mod:`~vqcore.experiments.timing`: what each figure's results of record cost, from their ``meta``.
+
 Importing this package imports none of them.
 """

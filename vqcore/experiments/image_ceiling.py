@@ -1,4 +1,4 @@
-"""What caps the image SSIM (issue 12, item 3): the autoencoder of Figures 4a/4b without quantization.
+"""What caps the image SSIM: the autoencoder of Figures 4a/4b without quantization.
 
 The quantized models of Figures 4a and 4b start from an autoencoder pretrained without a quantizer
 (:func:`~vqcore.experiments.image_training.pretrained_autoencoder`). Its own SSIM and peak SNR on
