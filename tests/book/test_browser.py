@@ -113,6 +113,19 @@ def browser():
             browser.close()
 
 
+
+def raw_markup(texts: list[str]) -> list[str]:
+    """What of ``texts`` (a page's visible text blocks) is raw maths or a raw Markdown table."""
+    found = []
+    for text in texts:
+        for pattern, what in ((RAW_MATH, "raw maths"), (RAW_TABLE_RULE, "raw Markdown table rule"),
+                              (RAW_TABLE_ROW, "raw Markdown table row")):
+            match = pattern.search(text)
+            if match:
+                start = max(0, match.start() - 30)
+                found.append(f"{what}: {text[start:match.end() + 30]!r}")
+    return found
+
 class PageVisit:
     """A browser tab that opens pages of the book and records what went wrong on each."""
 
@@ -153,15 +166,7 @@ class PageVisit:
         """What a reader of this page would see wrong: network use, errors, raw maths or tables."""
         found = [f"requests the network: {url}" for url in self.external] + list(self.errors)
         found += [f"maths not typeset: {text!r}" for text in self.page.evaluate(_UNTYPESET_MATH_JS)]
-        texts = self.page.evaluate(_READER_TEXT_JS)
-        for text in texts:
-            for pattern, what in ((RAW_MATH, "raw maths"), (RAW_TABLE_RULE, "raw Markdown table rule"),
-                                  (RAW_TABLE_ROW, "raw Markdown table row")):
-                match = pattern.search(text)
-                if match:
-                    start = max(0, match.start() - 30)
-                    found.append(f"{what}: {text[start:match.end() + 30]!r}")
-        return found
+        return found + raw_markup(self.page.evaluate(_READER_TEXT_JS))
 
     def table_headers(self) -> list[list[str]]:
         return self.page.evaluate(_TABLE_HEADERS_JS)
@@ -401,14 +406,7 @@ def html_problems(html: Path, page: str) -> list[str]:
     titles = [h.strip() for h in reader.h1]
     if titles != [module]:
         found.append(f"titles {titles}, expected one: {module!r}")
-    for text in reader.texts:
-        for pattern, what in ((RAW_MATH, "raw maths"), (RAW_TABLE_RULE, "raw Markdown table rule"),
-                              (RAW_TABLE_ROW, "raw Markdown table row")):
-            match = pattern.search(text)
-            if match:
-                start = max(0, match.start() - 30)
-                found.append(f"{what}: {text[start:match.end() + 30]!r}")
-    return found
+    return found + raw_markup(reader.texts)
 
 
 def test_every_api_page_reads_clean_in_its_html(built_book: Path):

@@ -63,8 +63,9 @@ def test_notebook_writes_no_result_file_name(name):
 
 # -- the committed notebooks -------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", FIGURE_NOTEBOOKS)
-def test_notebook_is_committed_clean_with_its_parameters(name):
+def _clean_parameters(name: str):
+    """``(notebook, its parameters)``, after checking that ``name`` is committed clean: valid, a
+    title first, no outputs, exactly one ``parameters`` cell."""
     import nbformat
 
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
@@ -77,6 +78,12 @@ def test_notebook_is_committed_clean_with_its_parameters(name):
     assert len(tagged) == 1
     namespace: dict = {}
     exec(tagged[0].source, namespace)  # noqa: S102 - our own parameter cell
+    return nb, namespace
+
+
+@pytest.mark.parametrize("name", FIGURE_NOTEBOOKS)
+def test_notebook_is_committed_clean_with_its_parameters(name):
+    nb, namespace = _clean_parameters(name)
     expected = dict(PARAMETERS)
     paper = registry.FIGURES[[f.notebook for f in registry.FIGURES].index(name)].paper
     # the paper's published files, where it published any (the Interspeech paper did not)
@@ -89,18 +96,7 @@ def test_notebook_is_committed_clean_with_its_parameters(name):
 
 @pytest.mark.parametrize("name", STUDY_NOTEBOOKS)
 def test_study_notebook_is_committed_clean_with_its_parameters(name):
-    import nbformat
-
-    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-    nbformat.validate(nb)
-    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None, "commit notebooks without outputs"
-    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1
-    namespace: dict = {}
-    exec(tagged[0].source, namespace)  # noqa: S102 - our own parameter cell
+    _, namespace = _clean_parameters(name)
     assert namespace["results_dir"] == "../Results"
     assert (NOTEBOOKS / namespace["reference_dir"]).is_dir(), "the default reference_dir must exist"
 

@@ -40,13 +40,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..data.images import image_tiles
 from ..io import result_meta, results
 from . import registry
 from ..io.atomic import atomic_write_text
 from ..models.image_vqvae import ImageVQVAE
 from .common import resolve_device
-from .image_data import image_data
+from .image_data import image_data, sampled_tiles
 from .image_metrics import PSNR_DEFINITION, SSIM_DEFINITION, evaluate, tile_metrics
 from .image_presets import ImagePreset, get_image_preset
 from .image_training import RUN_FORMAT, ImageRunKey, ImageRuns, pretrained_autoencoder, train_seed
@@ -122,15 +121,8 @@ def configurations(preset: str | ImagePreset = "quick", *, budgets: Sequence[int
 def training_tiles(preset: ImagePreset, names: Sequence[str]) -> tuple[torch.Tensor, list[str]]:
     """Up to ``preset.tiles_per_image`` ``tile_size`` tiles of each training image ``names``, drawn like
     the test tiles (from ``split_seed``): ``(T, 1, S, S)`` and the image of each tile."""
-    rng = np.random.default_rng([preset.split_seed, 5])
-    tiles, owners = [], []
-    for name in names:
-        t = image_tiles(name, preset.tile_size)
-        if preset.tiles_per_image and t.shape[0] > preset.tiles_per_image:
-            t = t[np.sort(rng.choice(t.shape[0], preset.tiles_per_image, replace=False))]
-        tiles.append(t)
-        owners += [name] * t.shape[0]
-    return torch.from_numpy(np.concatenate(tiles)).unsqueeze(1), owners
+    tiles, owners = sampled_tiles(preset, names, 5)
+    return torch.from_numpy(tiles).unsqueeze(1), owners
 
 
 def _bicubic(tiles: torch.Tensor, k: int) -> dict[str, list[float]]:

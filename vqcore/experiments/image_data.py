@@ -12,7 +12,7 @@ import torch
 from ..data.images import image_tiles, load_image, random_patches, split_images
 from .image_presets import ImagePreset, get_image_preset
 
-__all__ = ["ImageData", "image_data"]
+__all__ = ["ImageData", "image_data", "sampled_tiles"]
 
 
 @dataclass
@@ -68,18 +68,24 @@ def image_data(preset: str | ImagePreset, seed: int) -> ImageData:
                      example_image=ex_name)
 
 
-def _test_tiles(preset: ImagePreset, test_names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Up to ``preset.tiles_per_image`` tiles of each test image (drawn with ``split_seed``):
-    ``(T, S, S)`` and the image of each tile."""
-    rng = np.random.default_rng([preset.split_seed, 4])
+def sampled_tiles(preset: ImagePreset, names: Sequence[str], stream: int) -> tuple[np.ndarray, list[str]]:
+    """Up to ``preset.tiles_per_image`` tiles of each image of ``names``, drawn with the generator
+    ``(split_seed, stream)``: ``(T, S, S)`` and the image of each tile."""
+    rng = np.random.default_rng([preset.split_seed, stream])
     tiles, owners = [], []
-    for name in test_names:
+    for name in names:
         t = image_tiles(name, preset.tile_size)
         if preset.tiles_per_image and t.shape[0] > preset.tiles_per_image:
             t = t[np.sort(rng.choice(t.shape[0], preset.tiles_per_image, replace=False))]
         tiles.append(t)
         owners += [name] * t.shape[0]
     return np.concatenate(tiles), owners
+
+
+def _test_tiles(preset: ImagePreset, test_names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Up to ``preset.tiles_per_image`` tiles of each test image (drawn with ``split_seed``):
+    ``(T, S, S)`` and the image of each tile."""
+    return sampled_tiles(preset, test_names, 4)
 
 
 def _centre_crop(name: str, size: int) -> torch.Tensor:
