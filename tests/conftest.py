@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -69,6 +70,26 @@ class BookBuild:
         return self.html
 
 
+def fresh_checkout(repo_root: Path, dest: Path) -> Path:
+    """Copy into ``dest`` every file of ``repo_root`` that git tracks or would track (committed,
+    changed or new, but not ignored): the repository as a fresh clone of this work would hold it.
+    Outside a git checkout (an unpacked source archive) the repository itself is returned."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                                cwd=repo_root, capture_output=True, check=True, timeout=120).stdout
+    except (OSError, subprocess.CalledProcessError) as err:
+        if in_ci():
+            raise RuntimeError(f"git cannot list the files of {repo_root}: {err}") from err
+        return repo_root
+    for rel in filter(None, listed.decode("utf-8").split("\0")):
+        src = repo_root / rel
+        if src.is_file():  # a tracked file deleted in the work tree is not in the checkout
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+    return dest
+
+
 def jupyter_book_executable() -> Path:
     """The ``jupyter-book`` of the interpreter running the tests (the project's virtualenv)."""
     exe = Path(sys.executable).parent / "jupyter-book"
@@ -80,12 +101,15 @@ def jupyter_book_executable() -> Path:
 
 @pytest.fixture(scope="session")
 def book_build(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> BookBuild:
-    """Build the book from the repository once per session, warnings as errors, into a temporary folder."""
+    """Build the book once per session, warnings as errors, from a fresh checkout of the repository
+    (:func:`fresh_checkout`: what a clone holds, uncommitted work included, and none of the ignored
+    caches, run records or build outputs of this one), into a temporary folder."""
     out = tmp_path_factory.mktemp("book")
-    cmd = [str(jupyter_book_executable()), "build", str(repo_root), "--path-output", str(out), "-W", "--keep-going"]
+    source = fresh_checkout(repo_root, tmp_path_factory.mktemp("checkout"))
+    cmd = [str(jupyter_book_executable()), "build", str(source), "--path-output", str(out), "-W", "--keep-going"]
     start = time.monotonic()
     try:
-        proc = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=BOOK_BUILD_TIMEOUT_S)
+        proc = subprocess.run(cmd, cwd=source, capture_output=True, text=True, timeout=BOOK_BUILD_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         log = (exc.stdout or "") if isinstance(exc.stdout, str) else ""
         return BookBuild(out / "_build" / "html", -1, f"timed out after {BOOK_BUILD_TIMEOUT_S} s\n{log}", time.monotonic() - start)

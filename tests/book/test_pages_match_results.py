@@ -1,8 +1,9 @@
 """The built book says what the committed files say: every figure page's fidelity numbers are the
 ones computed from ``Results/`` and ``reference/`` of the repository the book was built from.
 
-The build (the session's ``book_build`` fixture) runs in the repository under test, which in CI is
-a fresh clone; so a page that took a number from a local cache, a stale run or anything but the
+The build (the session's ``book_build`` fixture) runs in a fresh checkout of the repository
+(``fresh_checkout`` in conftest.py: the files a clone holds, none of the ignored run caches or build
+outputs), so a page that took a number from a local cache, a stale run or anything but the
 committed files fails here.
 """
 from __future__ import annotations
