@@ -56,6 +56,9 @@ class BookBuild:
     returncode: int
     log: str
     seconds: float
+    #: the checkout the book was built from (:func:`fresh_checkout`); its ``book/api/`` pages are
+    #: written by the build, so the toc's globs over them expand there, not in the repository
+    source: Path | None = None
 
     @property
     def executed(self) -> Path:
@@ -112,8 +115,10 @@ def book_build(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Boo
         proc = subprocess.run(cmd, cwd=source, capture_output=True, text=True, timeout=BOOK_BUILD_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         log = (exc.stdout or "") if isinstance(exc.stdout, str) else ""
-        return BookBuild(out / "_build" / "html", -1, f"timed out after {BOOK_BUILD_TIMEOUT_S} s\n{log}", time.monotonic() - start)
-    return BookBuild(out / "_build" / "html", proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start)
+        return BookBuild(out / "_build" / "html", -1, f"timed out after {BOOK_BUILD_TIMEOUT_S} s\n{log}",
+                         time.monotonic() - start, source)
+    return BookBuild(out / "_build" / "html", proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start,
+                     source)
 
 
 @pytest.fixture(scope="session")
@@ -165,6 +170,15 @@ def book_figure_pages(repo_root: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def book_toc_parts(repo_root: Path) -> dict[str, list[str]]:
-    """Pages per part of ``_toc.yml`` (see :func:`toc_parts`)."""
-    return toc_parts(repo_root)
+def book_toc_parts(built_source: Path) -> dict[str, list[str]]:
+    """Pages per part of ``_toc.yml`` (see :func:`toc_parts`), its globs expanded in the checkout
+    the book was built from (the API pages exist only after the build)."""
+    return toc_parts(built_source)
+
+
+@pytest.fixture(scope="session")
+def built_source(book_build: BookBuild) -> Path:
+    """The checkout the session's book was built from; fails if the build failed."""
+    book_build.check()
+    assert book_build.source is not None
+    return book_build.source

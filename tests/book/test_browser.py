@@ -295,12 +295,12 @@ def seen(tab, built_book: Path):
 
 
 @pytest.mark.parametrize("part", PARTS)
-def test_every_page_reads_clean_offline(built_book: Path, seen, part: str):
+def test_every_page_reads_clean_offline(built_book: Path, built_source: Path, seen, part: str):
     """Every page of the part (of the API pages a sample): no network, no errors, maths typeset,
     no raw maths or table text."""
     from tests.conftest import toc_parts
 
-    pages = toc_parts(REPO).get(part, [])  # read after the build: the API pages' globs match once written
+    pages = toc_parts(built_source).get(part, [])  # the API pages' globs match where the build wrote them
     assert pages, f"the part {part!r} of _toc.yml lists no page"
     for page in pages:
         assert (built_book / f"{page}.html").is_file(), f"{page}.html was not built"
@@ -409,11 +409,11 @@ def html_problems(html: Path, page: str) -> list[str]:
     return found + raw_markup(reader.texts)
 
 
-def test_every_api_page_reads_clean_in_its_html(built_book: Path):
+def test_every_api_page_reads_clean_in_its_html(built_book: Path, built_source: Path):
     """The browser's checks, from the HTML files, on every API page (the browser opens a sample)."""
     from tests.conftest import toc_parts
 
-    pages = [page for pages in toc_parts(REPO).values() for page in pages if page.startswith(API_PREFIX)]
+    pages = [page for pages in toc_parts(built_source).values() for page in pages if page.startswith(API_PREFIX)]
     assert len(pages) > 20, f"only {len(pages)} API pages in _toc.yml"
     report = {page: found[:8] for page in pages if (found := html_problems(built_book, page))}
     assert not report, "API pages a reader would see broken:\n" + "\n".join(
