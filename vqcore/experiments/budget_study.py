@@ -202,7 +202,7 @@ def run_budget_study(families: str | Iterable[str] | None = None, factors: str |
     """Run the study for ``families`` (None: all) at ``factors`` of the ``base`` budget.
 
     Each (family, factor) is run by the family's registry runner into :func:`factor_dir`; a factor
-    whose stored summary entry has the same settings is not run again. After each, the family's
+    whose files were made with the same settings (and whose summary records its seconds) is not run again. After each, the family's
     summary (:func:`summary_path`) is rewritten atomically from the files
     (:func:`~vqcore.experiments.budget_summary.summarize`). Returns the summaries written.
     """

@@ -80,6 +80,7 @@ __all__ = [
     "run_settings",
     "run_toy",
     "source_name",
+    "stored_runs",
     "toy_data",
     "train_and_evaluate",
 ]
@@ -371,6 +372,20 @@ def _run_one(key: RunKey, preset: ToyPreset, cache: RunCache, device: torch.devi
         on_run(key, record)
 
 
+def stored_runs(keys: Iterable[RunKey], preset: ToyPreset, cache: RunCache
+                ) -> tuple[dict[RunKey, dict[str, Any]], list[RunKey]]:
+    """The records of ``keys`` that ``cache`` holds with ``preset``'s settings, and the keys still to compute."""
+    records: dict[RunKey, dict[str, Any]] = {}
+    todo = []
+    for key in keys:
+        record = cache.get(key, run_settings(key, preset), fields=RECORD_FIELDS)
+        if record is None:
+            todo.append(key)
+        else:
+            records[key] = record
+    return records, todo
+
+
 def compute_runs(todo: Sequence[RunKey], preset: ToyPreset, cache: RunCache, device: torch.device,
              records: dict[RunKey, dict[str, Any]], progress: bool,
              on_run: Callable[[RunKey, dict[str, Any]], None] | None) -> None:
@@ -434,14 +449,7 @@ def run_toy(figures: str | Iterable[str] | None = None, preset: str | ToyPreset 
     results_dir = Path(results_dir)
     cache = _run_cache(cache_dir if cache_dir is not None else results_dir / ".runs" / "toy" / p.name)
     start = time.perf_counter()
-    records: dict[RunKey, dict[str, Any]] = {}
-    todo = []
-    for key in planned_runs(figs, p, seeds):
-        record = cache.get(key, run_settings(key, p), fields=RECORD_FIELDS)
-        if record is None:
-            todo.append(key)
-        else:
-            records[key] = record
+    records, todo = stored_runs(planned_runs(figs, p, seeds), p, cache)
     logger.info("toy experiment, preset %s, figures %s on %s: %d runs stored, %d to compute",
                 p.name, ",".join(figs), dev, len(records), len(todo))
     compute_runs(todo, p, cache, dev, records, progress, on_run)

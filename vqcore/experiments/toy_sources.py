@@ -35,7 +35,7 @@ from ..io import result_meta, results
 from . import registry
 from .common import get_preset, resolve_device
 from .run_cache import RunCache
-from .toy import METHODS, MSE_DEFINITION, RECORD_FIELDS, RunKey, compute_runs, run_settings
+from .toy import METHODS, MSE_DEFINITION, RunKey, compute_runs, stored_runs
 from .toy_presets import AUTHORS_PRESET, TOY_PRESETS, ToyPreset
 
 logger = logging.getLogger(__name__)
@@ -151,14 +151,7 @@ def run_study(preset: str | ToyPreset = "quick", results_dir: str | Path = "Resu
                      RUN_FORMAT)
     keys = planned_runs(sources, p, methods=methods, uncorrelated_dims=uncorrelated_dims,
                         correlated_dims=correlated_dims)
-    records: dict[RunKey, dict[str, Any]] = {}
-    todo = []
-    for key in keys:
-        record = cache.get(key, run_settings(key, p), fields=RECORD_FIELDS)
-        if record is None:
-            todo.append(key)
-        else:
-            records[key] = record
+    records, todo = stored_runs(keys, p, cache)
     logger.info("toy sources study, preset %s: %d runs stored, %d to compute", p.name, len(records), len(todo))
     start = time.perf_counter()
     compute_runs(todo, p, cache, dev, records, progress, None)
