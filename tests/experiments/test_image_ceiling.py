@@ -20,7 +20,10 @@ from vqcore.experiments.run_cache import RunCache
 REPO = Path(__file__).resolve().parents[2]
 #: the smoke preset with a shorter pretraining, so that the module's run takes seconds
 PRESET = get_image_preset("smoke", {"pretrain_steps": 100})
-ONLY = ["record-s0", "budget-2x", "bicubic-8"]
+#: the ablation's base: half the record's pretraining (so budget-2x is the record's autoencoder itself)
+BASE_STEPS = 50
+ONLY = ["record-s0", "base-s0", "budget-4x", "bicubic-8"]
+RUN = {"only": ONLY, "budgets": (4,), "base_steps": BASE_STEPS}
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -29,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def ceiling(tmp_path_factory):
     root = tmp_path_factory.mktemp("ceiling")
     with torch.random.fork_rng():
-        path = ic.run_ceiling(PRESET, root, "cpu", progress=False, only=ONLY, budgets=(2,))
+        path = ic.run_ceiling(PRESET, root, "cpu", progress=False, **RUN)
     return root, path
 
 
@@ -39,23 +42,27 @@ def test_the_file_has_its_meta_and_one_entry_per_configuration(ceiling):
     content = ic.load_ceiling(path)
     meta, configs = content["meta"], content["configurations"]
     assert meta["preset"] == "smoke" and meta["seed"] == 0 and meta["device"] == "cpu"
-    assert list(configs) == ["record-s0", "bicubic-8", "budget-2x"] and set(meta["seconds_per_configuration"]) == set(ONLY)
-    assert meta["factors"] == {"record-s0": "record", "budget-2x": "budget", "bicubic-8": "data"}
+    assert list(configs) == ["record-s0", "base-s0", "bicubic-8", "budget-4x"]
+    assert set(meta["seconds_per_configuration"]) == set(ONLY)
+    assert meta["factors"] == {"record-s0": "record", "base-s0": "base", "budget-4x": "budget", "bicubic-8": "data"}
+    assert meta["ablation_base"] == "base-s0" and meta["ablation_base_steps"] == BASE_STEPS
     for name, c in configs.items():
         assert 0 < c["ssim"] <= 1 and 0 < c["train_ssim"] <= 1 and c["psnr"] > 10, name
         assert set(c["per_image_ssim"]) == set(image_data(PRESET, 0).test_names), name
         assert meta["seconds_per_configuration"][name] == c["seconds"] >= 0
-    record, budget, bicubic = (configs[n] for n in ONLY)
-    assert record["parameters"] == sum(t.numel() for t in build_model(PRESET).parameters())
-    assert record["pretrain_steps"] == 100 and budget["pretrain_steps"] == 200
+    record, base, budget, bicubic = (configs[n] for n in ONLY)
+    assert record["parameters"] == base["parameters"] == sum(t.numel() for t in build_model(PRESET).parameters())
+    assert record["pretrain_steps"] == 100 and base["pretrain_steps"] == 50 and budget["pretrain_steps"] == 200
     assert bicubic["parameters"] == 0 and bicubic["values_per_block"] == 1
     summary = content["summary"]
     assert summary["ceiling_of_record"] == {"ssim": pytest.approx(record["ssim"]), "psnr": pytest.approx(record["psnr"]),
                                             "seeds": 1, "source": "recomputed"}  # no result files in the folder
     assert "autoencoder_of_the_result_files" not in meta
-    assert set(summary["changes"]) == {"budget-2x"} and summary["largest_gain"] == "budget-2x"
-    assert summary["changes"]["budget-2x"]["ssim_gain"] == pytest.approx(budget["ssim"] - record["ssim"], abs=1e-5)
-    assert set(summary["data"]) == {"record-s0", "bicubic-8"}
+    assert summary["ablation_base"] == "base-s0"
+    assert set(summary["changes"]) == {"budget-4x"} and summary["largest_gain"] == "budget-4x"
+    assert summary["changes"]["budget-4x"]["ssim_gain"] == pytest.approx(budget["ssim"] - base["ssim"], abs=1e-5)
+    assert summary["changes"]["budget-4x"]["compute_ratio"] == pytest.approx(4, rel=1e-3)
+    assert set(summary["data"]) == {"record-s0", "base-s0", "bicubic-8"}
 
 
 def test_the_file_is_a_result_file_that_names_no_figure(ceiling):
@@ -64,30 +71,44 @@ def test_the_file_is_a_result_file_that_names_no_figure(ceiling):
     loaded = results.load_dir(root)
     assert list(loaded) == [ic.CEILING_FILE]
     result = loaded[ic.CEILING_FILE]
-    assert result.x == ["record-s0", "bicubic-8", "budget-2x"] and "figure" not in result.meta
+    assert result.x == ["record-s0", "base-s0", "bicubic-8", "budget-4x"] and "figure" not in result.meta
     configs = ic.load_ceiling(path)["configurations"]
     assert result.series["SSIM"].central == [configs[n]["ssim"] for n in result.x]
-    assert result.series["Pretraining steps"].central == [100, 0, 200]
+    assert result.series["Pretraining steps"].central == [100, 50, 0, 200]
 
 
 def test_the_record_is_the_autoencoder_of_the_image_experiment(ceiling):
-    """Same code path and seed: the stored autoencoder is the one the image runner pretrains."""
+    """The record's autoencoder is stored with the image runner's runs, where the runner finds it."""
     root, path = ceiling
     record = ic.load_ceiling(path)["configurations"]["record-s0"]
     data = image_data(PRESET, 0)
-    cache = RunCache(root / ".runs" / "image_ceiling" / "smoke" / "record-s0", RUN_FORMAT)
+    cache = RunCache(root / ".runs" / "images" / "smoke", RUN_FORMAT)
     _, info = pretrained_autoencoder(PRESET, 0, data, cache, torch.device("cpu"))  # loads, trains nothing
     assert info["test_ssim_mean"] == pytest.approx(record["ssim"], abs=1e-9)
     assert info["train_seconds"] == record["seconds"]
+    assert not (root / ".runs" / "image_ceiling" / "smoke" / "record-s0").exists()
+    assert (root / ".runs" / "image_ceiling" / "smoke" / "base-s0" / "autoencoder-s0.safetensors").is_file()
+
+
+def test_an_ablation_that_comes_to_the_preset_shares_its_autoencoder(tmp_path):
+    configs = {c.name: c for c in ic.configurations(PRESET, base_steps=25, budgets=(2, 4))}
+    shared = tmp_path / ".runs" / "images" / "smoke"
+    assert ic.autoencoder_cache(configs["budget-4x"], PRESET, tmp_path).root == shared  # 4 x 25 = the preset's 100
+    assert ic.autoencoder_cache(configs["record-s0"], PRESET, tmp_path).root == shared
+    assert ic.autoencoder_cache(configs["budget-2x"], PRESET, tmp_path).root == (
+        tmp_path / ".runs" / "image_ceiling" / "smoke" / "budget-2x")
+    assert configs["channels-32"].overrides == {"pretrain_steps": 25, "channels": 32}
+    assert ic.ablation_base(PRESET, 25) == "base-s0" and ic.ablation_base(PRESET, 100) == "record-s0"
+    assert "base-s0" not in {c.name for c in ic.configurations(PRESET, base_steps=100)}
 
 
 def test_the_ceiling_is_above_a_quantized_model_trained_from_it(ceiling):
     """A quantized model fine-tuned from the record's autoencoder (100 + 12 steps in all) stays below an
-    autoencoder without a quantizer that had at least as much training (``budget-2x``: 200 steps)."""
+    autoencoder without a quantizer that had at least as much training (``budget-4x``: 200 steps)."""
     root, path = ceiling
-    top = ic.load_ceiling(path)["configurations"]["budget-2x"]
+    top = ic.load_ceiling(path)["configurations"]["budget-4x"]
     data = image_data(PRESET, 0)
-    cache = RunCache(root / ".runs" / "image_ceiling" / "smoke" / "record-s0", RUN_FORMAT)
+    cache = RunCache(root / ".runs" / "images" / "smoke", RUN_FORMAT)
     ae, _ = pretrained_autoencoder(PRESET, 0, data, cache, torch.device("cpu"))
     assert PRESET.pretrain_steps + PRESET.steps <= top["pretrain_steps"]
     for bits in PRESET.bitrates:
@@ -104,7 +125,7 @@ def test_a_second_run_reuses_every_record(ceiling, monkeypatch):
         raise AssertionError("a stored configuration was measured again")
 
     monkeypatch.setattr(ic, "measure", fail)
-    ic.run_ceiling(PRESET, root, "cpu", progress=False, only=ONLY, budgets=(2,))
+    ic.run_ceiling(PRESET, root, "cpu", progress=False, **RUN)
     assert ic.load_ceiling(path)["configurations"] == before
 
 
@@ -115,7 +136,7 @@ def test_a_missing_record_alone_is_measured_again(ceiling, monkeypatch, tmp_path
     measured = []
     real = ic.measure
     monkeypatch.setattr(ic, "measure", lambda config, *a: measured.append(config.name) or real(config, *a))
-    out = ic.run_ceiling(PRESET, root, "cpu", progress=False, only=ONLY, budgets=(2,), out=tmp_path / "c.json")
+    out = ic.run_ceiling(PRESET, root, "cpu", progress=False, **RUN, out=tmp_path / "c.json")
     assert measured == ["bicubic-8"]
     assert ic.load_ceiling(out)["configurations"]["bicubic-8"]["ssim"] == before["bicubic-8"]["ssim"]
 
@@ -123,12 +144,15 @@ def test_a_missing_record_alone_is_measured_again(ceiling, monkeypatch, tmp_path
 def test_a_quantized_try_reuses_the_stored_autoencoder(ceiling):
     root, path = ceiling
     record = ic.load_ceiling(path)["configurations"]["record-s0"]
-    out = ic.try_quantized("record-s0", PRESET, root, "cpu", bits=(12, 24, 40), budgets=(2,), progress=False)
+    out = ic.try_quantized("record-s0", PRESET, root, "cpu", bits=(12, 24, 40), budgets=(4,), progress=False)
     assert out["autoencoder"]["train_seconds"] == record["seconds"]  # loaded, not pretrained again
     assert list(out["ssim"]) == [12, 24, 40] and all(v < record["ssim"] + 0.05 for v in out["ssim"].values())
     stored = json.loads((root / ".runs" / "image_ceiling" / "smoke" / "try-record-s0-RVQ.json").read_text())
     assert stored["gain_ratio"] == pytest.approx(out["gain_ratio"])
-    assert (root / ".runs" / "image_ceiling" / "smoke" / "record-s0" / "RVQ-40b-s0.safetensors").is_file()
+    assert (root / ".runs" / "images" / "smoke" / "RVQ-40b-s0.safetensors").is_file()  # with the figures' runs
+    base = ic.try_quantized("base-s0", PRESET, root, "cpu", bits=(12, 24, 40), base_steps=BASE_STEPS, progress=False)
+    assert base["autoencoder"]["steps"] == BASE_STEPS
+    assert (root / ".runs" / "image_ceiling" / "smoke" / "base-s0" / "RVQ-40b-s0.safetensors").is_file()
     with pytest.raises(ValueError, match="config_name"):
         ic.try_quantized("bicubic-8", PRESET, root, "cpu", progress=False)
     with pytest.raises(ValueError, match="bits"):
@@ -144,9 +168,11 @@ def test_bicubic_baseline_improves_with_more_values_per_block():
 def test_configurations_cover_the_factors():
     names = [c.name for c in ic.configurations("quick")]
     assert names == ["record-s0", "bicubic-8", "bicubic-4", "bicubic-2", "latent-128", "channels-96",
-                     "budget-4x", "record-s1"]
+                     "budget-4x", "record-s1", "record-s2"]
     budget = next(c for c in ic.configurations("quick") if c.factor == "budget")
     assert budget.overrides == {"pretrain_steps": 4 * get_image_preset("quick").pretrain_steps}
+    based = [c.name for c in ic.configurations("quick", base_steps=1200)]
+    assert based[:2] == ["record-s0", "base-s0"] and len(based) == len(names) + 1
 
 
 def test_summary_picks_the_largest_gain_and_the_cheapest_gain():
@@ -172,6 +198,8 @@ def test_bad_arguments_raise_value_errors_naming_them(tmp_path):
         ic.configurations("smoke", budgets=(0,))
     with pytest.raises(ValueError, match="channels"):
         ic.configurations("smoke", channels=-1)
+    with pytest.raises(ValueError, match="base_steps"):
+        ic.configurations("smoke", base_steps=0)
     with pytest.raises(ValueError, match="preset"):
         ic.run_ceiling("huge", tmp_path, "cpu", progress=False)
     with pytest.raises(ValueError, match="device"):

@@ -4,24 +4,30 @@ The quantized models of Figures 4a and 4b start from an autoencoder pretrained w
 (:func:`~vqcore.experiments.image_training.pretrained_autoencoder`). Its own SSIM and peak SNR on
 the held-out test tiles, with no quantizer at all, is the ceiling that a quantizer inserted under it
 approaches as its rate grows. This module measures that ceiling for the results of record (the
-preset's autoencoder of every seed, same code path and seed) and an ablation that changes one factor
-at a time on the first seed:
+preset's autoencoder of every seed, the very one the figures' runs use) and an ablation that changes
+one factor at a time on the first seed, against a *base* autoencoder (``base-s<seed>``, the preset's
+with ``base_steps`` pretraining steps; ``record-s<seed>`` itself when ``base_steps`` is the preset's):
 
-- ``budget-<k>x``: ``k`` times the pretraining steps (for each ``k`` of ``budgets``);
+- ``budget-<k>x``: ``k`` times the base's pretraining steps (for each ``k`` of ``budgets``);
 - ``channels-<c>``: ``c`` hidden channels;
 - ``latent-<d>``: a ``d``-dimensional latent vector per ``f x f`` block;
 - the images: every autoencoder is also scored on tiles of its *training* images, and a trivial
   baseline, bicubic down- and up-sampling (``bicubic-<k>``: by ``k`` on a side, i.e.
   ``(f / k) ** 2`` values per ``f x f`` block), is scored on both, to show what the data allow.
 
-Every configuration is one record under ``<results_dir>/.runs/image_ceiling/<preset>/`` (the
-autoencoder's weights in a subfolder of the same name), so an interrupted run resumes. The file
+Every configuration is one record under ``<results_dir>/.runs/image_ceiling/<preset>/``, so an
+interrupted run resumes. An autoencoder pretrained exactly as the preset's (``record-s<seed>``, and a
+``budget-<k>x`` that comes to the preset's steps) is the one stored with the figures' runs under
+``<results_dir>/.runs/images/<preset>/`` (pretrained once for both); any other is stored in a
+subfolder of its name. The file
 :data:`CEILING_FILE` (our own analysis, not a paper layout) holds one entry per configuration and a
 ``meta`` with the preset, seed, device and seconds per configuration; :func:`summarize` says which
 factor raises the ceiling most, in total and per unit of compute (the pretraining's
 multiply-accumulates, :func:`pretraining_gmacs`: a count, unlike the seconds on a shared CPU).
 
-Run: ``python -m vqcore.experiments.image_ceiling --results-dir Results``.
+Run: ``python -m vqcore.experiments.image_ceiling --results-dir Results --base-steps 1200 --budget 2,4``
+(the file of record: the ablation on the 1200-step autoencoder that the quick preset pretrained before
+this study raised it to 4800 steps; ``budget-4x`` is then the record's own autoencoder).
 """
 from __future__ import annotations
 
@@ -53,7 +59,7 @@ from .run_cache import RunCache, RunRecords
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CEILING_FILE", "CEILING_FORMAT", "CeilingConfig", "configurations", "load_ceiling", "main",
+__all__ = ["CEILING_FILE", "CEILING_FORMAT", "CeilingConfig", "ablation_base", "autoencoder_cache", "configurations", "load_ceiling", "main",
            "measure", "pretraining_gmacs", "run_ceiling", "summarize", "training_tiles", "try_quantized"]
 
 #: the analysis file, relative to the results folder
@@ -61,7 +67,7 @@ CEILING_FILE = "icassp2023/Figure 4/ceiling.json"
 #: format of the stored ceiling records; bump to invalidate old ones
 CEILING_FORMAT = "vqcore-image-ceiling/1"
 #: the factors of the ablation, in the order of the file
-FACTORS = ("record", "budget", "channels", "latent", "data")
+FACTORS = ("record", "base", "budget", "channels", "latent", "data")
 _RECORD_FIELDS = {"ssim": float, "psnr": float, "train_ssim": float, "train_psnr": float, "seconds": float}
 
 
@@ -87,27 +93,41 @@ class CeilingConfig:
         return out
 
 
+def ablation_base(preset: str | ImagePreset, base_steps: int | None = None) -> str:
+    """The name of the configuration the ablation compares against: ``record-s<seed>`` when
+    ``base_steps`` is None or the preset's ``pretrain_steps``, else ``base-s<seed>``."""
+    p = get_image_preset(preset)
+    return f"{'record' if base_steps in (None, p.pretrain_steps) else 'base'}-s{p.seeds[0]}"
+
+
 def configurations(preset: str | ImagePreset = "quick", *, budgets: Sequence[int] = (4,), channels: int | None = None,
-                   latent_dim: int | None = None, only: Sequence[str] | None = None) -> list[CeilingConfig]:
+                   latent_dim: int | None = None, base_steps: int | None = None,
+                   only: Sequence[str] | None = None) -> list[CeilingConfig]:
     """The configurations at ``preset``, cheapest first on the preset's first seed: ``record-s<seed>``
-    (the preset's autoencoder), ``bicubic-<k>`` for ``k = f, f/2, f/4`` (``f = 2 ** downsampling``),
-    ``latent-<latent_dim>`` (default twice the preset's), ``channels-<channels>`` (default twice),
-    ``budget-<k>x`` pretraining steps for each ``k`` of ``budgets``; then ``record-s<seed>`` of the preset's other seeds.
+    (the preset's autoencoder), ``base-s<seed>`` (the preset's with ``base_steps`` pretraining steps;
+    only when ``base_steps`` is given and differs from the preset's), ``bicubic-<k>`` for ``k = f, f/2,
+    f/4`` (``f = 2 ** downsampling``), then on the base: ``latent-<latent_dim>`` (default twice the
+    preset's), ``channels-<channels>`` (default twice), ``budget-<k>x`` the base's pretraining steps for
+    each ``k`` of ``budgets``; then ``record-s<seed>`` of the preset's other seeds.
     ``only``: keep the configurations of these names (a ValueError names the unknown ones)."""
     p = get_image_preset(preset)
     channels = 2 * p.channels if channels is None else channels
     latent_dim = 2 * p.latent_dim if latent_dim is None else latent_dim
     budgets = tuple(budgets)
-    for name, value in (*(("budgets", b) for b in budgets), ("channels", channels), ("latent_dim", latent_dim)):
+    for name, value in (*(("budgets", b) for b in budgets), ("channels", channels), ("latent_dim", latent_dim),
+                        *((("base_steps", base_steps),) if base_steps is not None else ())):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     seed, f = p.seeds[0], 2 ** p.downsampling
+    steps = p.pretrain_steps if base_steps is None else base_steps
+    base = {} if steps == p.pretrain_steps else {"pretrain_steps": steps}
     configs = [CeilingConfig(f"record-s{seed}", "record", seed)]
+    if base:
+        configs.append(CeilingConfig(f"base-s{seed}", "base", seed, dict(base)))
     configs += [CeilingConfig(f"bicubic-{k}", "data", seed, bicubic=k) for k in (f, f // 2, f // 4) if k > 1]
-    configs += [CeilingConfig(f"latent-{latent_dim}", "latent", seed, {"latent_dim": latent_dim}),
-                CeilingConfig(f"channels-{channels}", "channels", seed, {"channels": channels})]
-    configs += [CeilingConfig(f"budget-{k}x", "budget", seed, {"pretrain_steps": k * p.pretrain_steps})
-                for k in budgets]
+    configs += [CeilingConfig(f"latent-{latent_dim}", "latent", seed, {**base, "latent_dim": latent_dim}),
+                CeilingConfig(f"channels-{channels}", "channels", seed, {**base, "channels": channels})]
+    configs += [CeilingConfig(f"budget-{k}x", "budget", seed, {"pretrain_steps": k * steps}) for k in budgets]
     configs += [CeilingConfig(f"record-s{s}", "record", s) for s in p.seeds[1:]]
     if only is not None:
         names = [c.name for c in configs]
@@ -146,10 +166,20 @@ def _means(test: dict[str, list[float]], train: dict[str, list[float]], owners: 
             "per_image_ssim": _per_image(test["ssim"], owners)}
 
 
-def measure(config: CeilingConfig, preset: ImagePreset, device: torch.device, root: Path) -> dict[str, Any]:
-    """Measure ``config`` now (the autoencoder is taken from, or pretrained into, ``root/<name>/``):
-    test and train SSIM and peak SNR (means over the tiles), the test SSIM per image, parameters,
-    pretraining steps and seconds."""
+def autoencoder_cache(config: CeilingConfig, preset: ImagePreset, results_dir: Path) -> RunCache:
+    """Where the autoencoder of ``config`` is stored: with the figures' runs
+    (``<results_dir>/.runs/images/<preset>/``) when it is pretrained exactly as ``preset``'s, so that one
+    pretraining serves both; else ``<results_dir>/.runs/image_ceiling/<preset>/<name>/``."""
+    p = get_image_preset(preset, config.overrides)
+    if p.pretrain_settings() == preset.pretrain_settings():
+        return RunCache(results_dir / ".runs" / "images" / preset.name, RUN_FORMAT)
+    return RunCache(results_dir / ".runs" / "image_ceiling" / preset.name / config.name, RUN_FORMAT)
+
+
+def measure(config: CeilingConfig, preset: ImagePreset, device: torch.device, results_dir: Path) -> dict[str, Any]:
+    """Measure ``config`` now (the autoencoder is taken from, or pretrained into,
+    :func:`autoencoder_cache`): test and train SSIM and peak SNR (means over the tiles), the test SSIM
+    per image, parameters, pretraining steps and seconds."""
     p = get_image_preset(preset, config.overrides)
     data = image_data(p, config.seed)
     train_tiles, _ = training_tiles(p, data.train_names)
@@ -160,7 +190,7 @@ def measure(config: CeilingConfig, preset: ImagePreset, device: torch.device, ro
         values = (2 ** p.downsampling // k) ** 2
         return {**record, "kind": "bicubic", "downsampling_factor": k, "values_per_block": values,
                 "parameters": 0, "pretrain_steps": 0, "seconds": round(time.perf_counter() - start, 3)}
-    model, info = pretrained_autoencoder(p, config.seed, data, RunCache(root / config.name, RUN_FORMAT), device)
+    model, info = pretrained_autoencoder(p, config.seed, data, autoencoder_cache(config, preset, results_dir), device)
     test = evaluate(model, data.tiles, p.eval_batch_size)
     train = evaluate(model, train_tiles, p.eval_batch_size)
     return {**_means(test, train, data.tile_images), "kind": "autoencoder",
@@ -206,22 +236,21 @@ def pretraining_gmacs(preset: ImagePreset) -> float:
 def summarize(ceiling: dict[str, Any]) -> dict[str, Any]:
     """What raises the ceiling, from a ceiling file's content (:func:`load_ceiling`): the ceiling of the
     results of record (the mean over seeds of what their result files record, else of the
-    ``record-s<seed>`` entries) and, per factor changed (against ``record-s<seed>`` of the ablation's
-    seed), the SSIM and peak SNR gains, the pretraining compute relative to the record's
+    ``record-s<seed>`` entries) and, per factor changed (against the ablation's base, ``meta.ablation_base``:
+    ``base-s<seed>`` or ``record-s<seed>``), the SSIM and peak SNR gains, the pretraining compute relative to the record's
     (``compute_ratio``, from ``pretrain_gmacs``; ``seconds_ratio`` from the measured seconds) and the
     SSIM gain per extra record's worth of compute (``ssim_gain_per_extra_compute``: the gain over
     ``compute_ratio - 1``; None when it costs no more); ``largest_gain`` and ``best_per_compute``
     name the configurations that win (one that gains at no extra cost wins the latter); ``data`` compares
     the train and test SSIM of the record's autoencoder and of the bicubic baselines."""
     configs = ceiling["configurations"]
-    seed = ceiling["meta"]["seed"]
-    base_name = f"record-s{seed}"
+    base_name = ceiling["meta"].get("ablation_base", f"record-s{ceiling['meta']['seed']}")
     if base_name not in configs:
         raise ValueError(f"ceiling: no configuration {base_name!r} to compare against")
     base = configs[base_name]
     changes = {}
     for name, c in configs.items():
-        if c["kind"] != "autoencoder" or name.startswith("record-"):
+        if c["kind"] != "autoencoder" or name.startswith("record-") or name == base_name:
             continue
         gain = c["ssim"] - base["ssim"]
         ratio = (c["pretrain_gmacs"] / base["pretrain_gmacs"] if "pretrain_gmacs" in c and "pretrain_gmacs" in base
@@ -232,7 +261,8 @@ def summarize(ceiling: dict[str, Any]) -> dict[str, Any]:
     records = [c for n, c in configs.items() if n.startswith("record-")]
     data = {name: {"train_ssim": round(c["train_ssim"], 5), "test_ssim": round(c["ssim"], 5),
                    "train_minus_test": round(c["train_ssim"] - c["ssim"], 5)}
-            for name, c in configs.items() if c["kind"] == "bicubic" or name == base_name}
+            for name, c in configs.items()
+            if c["kind"] == "bicubic" or name in (base_name, f"record-s{ceiling['meta']['seed']}")}
     recorded = ceiling["meta"].get("autoencoder_of_the_result_files") or {}
     recomputed = {"ssim": float(np.mean([c["ssim"] for c in records])),
                   "psnr": float(np.mean([c["psnr"] for c in records])), "seeds": len(records)}
@@ -240,6 +270,7 @@ def summarize(ceiling: dict[str, Any]) -> dict[str, Any]:
                   "psnr": float(np.mean([r["psnr"] for r in recorded.values()])), "seeds": len(recorded),
                   "source": "the result files"} if recorded else {**recomputed, "source": "recomputed"})
     return {
+        "ablation_base": base_name,
         "ceiling_of_record": of_record,
         "ceiling_recomputed": recomputed,
         "changes": changes,
@@ -266,8 +297,9 @@ def _recorded_autoencoders(preset: ImagePreset, results_dir: Path) -> dict[str, 
 
 
 def _assemble(preset: ImagePreset, configs: Sequence[CeilingConfig], records: dict[str, dict[str, Any]],
-              device: torch.device, recorded: dict[str, dict[str, float]]) -> dict[str, Any]:
-    """The content of the ceiling file (``recorded``: :func:`_recorded_autoencoders`)."""
+              device: torch.device, recorded: dict[str, dict[str, float]], base: str) -> dict[str, Any]:
+    """The content of the ceiling file (``recorded``: :func:`_recorded_autoencoders`; ``base``: the
+    configuration the ablation compares against, :func:`ablation_base`)."""
     meta = result_meta.make_meta(
         preset.name, preset.seeds, device, over="the held-out test tiles of Figures 4a/4b (one mean per entry)",
         seed=preset.seeds[0], seeds_of_record=list(preset.seeds),
@@ -280,7 +312,9 @@ def _assemble(preset: ImagePreset, configs: Sequence[CeilingConfig], records: di
                     "baselines",
         ssim_definition=SSIM_DEFINITION, psnr_definition=PSNR_DEFINITION,
         train_tiles_definition="up to tiles_per_image tiles of each training image, drawn like the test tiles",
-        settings=preset.as_dict(), factors={c.name: c.factor for c in configs},
+        settings=preset.as_dict(), factors={c.name: c.factor for c in configs}, ablation_base=base,
+        ablation_base_steps=get_image_preset(preset, next((c.overrides for c in configs if c.name == base), {}))
+        .pretrain_steps,
     )
     if recorded:
         meta["autoencoder_of_the_result_files"] = recorded
@@ -294,7 +328,7 @@ def _assemble(preset: ImagePreset, configs: Sequence[CeilingConfig], records: di
         if c.bicubic is None:
             entries[c.name]["pretrain_gmacs"] = round(pretraining_gmacs(get_image_preset(preset, c.overrides)), 3)
     content = {"meta": meta, "configurations": entries}
-    if any(n == f"record-s{preset.seeds[0]}" for n in records):
+    if base in records:
         content["summary"] = summarize(content)
     return content
 
@@ -302,14 +336,15 @@ def _assemble(preset: ImagePreset, configs: Sequence[CeilingConfig], records: di
 def run_ceiling(preset: str | ImagePreset = "quick", results_dir: str | Path = "Results",
                 device: str | torch.device | None = "auto", *, progress: bool = True,
                 only: Sequence[str] | None = None, budgets: Sequence[int] = (4,), channels: int | None = None,
-                latent_dim: int | None = None, out: str | Path | None = None) -> Path:
+                latent_dim: int | None = None, base_steps: int | None = None,
+                out: str | Path | None = None) -> Path:
     """Measure (or resume) the configurations of :func:`configurations` and write the ceiling file
     (``out``, default ``<results_dir>/`` :data:`CEILING_FILE`); returns its path."""
     p = get_image_preset(preset)
-    configs = configurations(p, budgets=budgets, channels=channels, latent_dim=latent_dim, only=only)
+    configs = configurations(p, budgets=budgets, channels=channels, latent_dim=latent_dim, base_steps=base_steps,
+                             only=only)
     dev = resolve_device(device)
-    root = Path(results_dir) / ".runs" / "image_ceiling" / p.name
-    cache = RunRecords(root, CEILING_FORMAT)
+    cache = RunRecords(Path(results_dir) / ".runs" / "image_ceiling" / p.name, CEILING_FORMAT)
     records: dict[str, dict[str, Any]] = {}
     with tqdm(configs, desc=f"image ceiling ({p.name})", disable=not progress, unit="config") as bar:
         for config in bar:
@@ -318,13 +353,14 @@ def run_ceiling(preset: str | ImagePreset = "quick", results_dir: str | Path = "
             with cache.claim(config.name):
                 record = cache.get(config.name, settings, fields=_RECORD_FIELDS)
                 if record is None:
-                    record = measure(config, p, dev, root)
+                    record = measure(config, p, dev, Path(results_dir))
                     cache.put(config.name, settings, record)
             records[config.name] = {k: v for k, v in record.items() if k not in ("format", "settings")}
             logger.info("%s: SSIM %.4f (train %.4f), peak SNR %.2f dB, %.0f s", config.name, record["ssim"],
                         record["train_ssim"], record["psnr"], record["seconds"])
     path = Path(out) if out is not None else Path(results_dir) / CEILING_FILE
-    content = _assemble(p, configs, records, dev, _recorded_autoencoders(p, Path(results_dir)))
+    content = _assemble(p, configs, records, dev, _recorded_autoencoders(p, Path(results_dir)),
+                        ablation_base(p, base_steps))
     return results.write(_as_result(content), path)
 
 
@@ -349,18 +385,19 @@ def _as_result(content: dict[str, Any]) -> dict[str, Any]:
 
 def try_quantized(config_name: str, preset: str | ImagePreset = "quick", results_dir: str | Path = "Results",
                   device: str | torch.device | None = "auto", *, method: str = "RVQ",
-                  bits: Sequence[int] = (12, 28, 40), budgets: Sequence[int] = (4,),
+                  bits: Sequence[int] = (12, 28, 40), budgets: Sequence[int] = (4,), base_steps: int | None = None,
                   progress: bool = True) -> dict[str, Any]:
     """Train and test ``method`` at ``bits`` (first seed only) on the autoencoder of the ablation's
     configuration ``config_name`` (its preset overrides; the autoencoder stored by :func:`run_ceiling`
     is reused, else pretrained), like the runs of Figures 4a/4b. The runs are stored beside that
-    autoencoder and the summary in ``<results_dir>/.runs/image_ceiling/<preset>/try-<config>-<method>.json``
+    autoencoder (:func:`autoencoder_cache`) and the summary in ``<results_dir>/.runs/image_ceiling/<preset>/try-<config>-<method>.json``
     (not a result of record). Returns ``{"ssim": {bits: mean}, "psnr": ..., "gain_ratio", ...}``, where
     ``gain_ratio`` is the SSIM gain from the middle to the last rate over that from the first to the middle."""
     p = get_image_preset(preset)
-    config = next((c for c in configurations(p, budgets=budgets) if c.name == config_name), None)
+    known = configurations(p, budgets=budgets, base_steps=base_steps)
+    config = next((c for c in known if c.name == config_name), None)
     if config is None or config.bicubic is not None:
-        names = [c.name for c in configurations(p, budgets=budgets) if c.bicubic is None]
+        names = [c.name for c in known if c.bicubic is None]
         raise ValueError(f"config_name must be one of {names}, got {config_name!r}")
     bits = tuple(int(b) for b in bits)
     if len(bits) < 3 or list(bits) != sorted(set(bits)):
@@ -371,7 +408,8 @@ def try_quantized(config_name: str, preset: str | ImagePreset = "quick", results
     runs = ImageRuns()
     start = time.perf_counter()
     with tqdm(total=len(keys), desc=f"{config_name} {method}", disable=not progress, unit="run") as bar:
-        train_seed(q, config.seed, keys, RunCache(root / config.name, RUN_FORMAT), resolve_device(device), runs, bar)
+        train_seed(q, config.seed, keys, autoencoder_cache(config, p, Path(results_dir)), resolve_device(device),
+                   runs, bar)
     ssim = {b: float(np.mean(runs.records[k]["ssim"])) for b, k in zip(bits, keys)}
     psnr = {b: float(np.mean(runs.records[k]["psnr"])) for b, k in zip(bits, keys)}
     mid = bits[len(bits) // 2]
@@ -410,8 +448,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preset", default="quick", help="smoke, quick or paper")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--only", default=None, help="comma-separated configuration names (default: all)")
-    parser.add_argument("--budget", default="4", help="comma-separated multiples of the pretraining steps "
+    parser.add_argument("--budget", default="4", help="comma-separated multiples of the base's pretraining steps "
                                                       "(one budget-<k>x configuration each)")
+    parser.add_argument("--base-steps", type=int, default=None,
+                        help="pretraining steps of the ablation's base autoencoder (default: the preset's)")
     parser.add_argument("--try-rvq", default=None,
                         help="comma-separated autoencoder configurations: train RVQ at 12, 28, 40 bits on each "
                              "(first seed) instead of measuring the ceiling")
@@ -426,10 +466,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.try_rvq:
         for name in (s.strip() for s in args.try_rvq.split(",") if s.strip()):
             try_quantized(name, args.preset, args.results_dir, args.device, budgets=budgets,
-                          progress=not args.no_progress)
+                          base_steps=args.base_steps, progress=not args.no_progress)
         return 0
     path = run_ceiling(args.preset, args.results_dir, args.device, progress=not args.no_progress, only=only,
-                       budgets=budgets)
+                       budgets=budgets, base_steps=args.base_steps)
     content = json.loads(path.read_text(encoding="utf-8"))
     logger.info("wrote %s: %s", path, json.dumps(content.get("summary", {}), indent=1))
     return 0

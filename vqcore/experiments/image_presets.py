@@ -129,12 +129,12 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
         notes="pipeline check only: two bitrates, one seed, a tiny model and a few steps; the numbers mean little",
     ),
     "quick": ImagePreset(
-        name="quick", bitrates=_BITRATES, seeds=(0, 1), stages=4, latent_dim=64, channels=48, downsampling=3,
+        name="quick", bitrates=_BITRATES, seeds=(0, 1, 2), stages=4, latent_dim=64, channels=48, downsampling=3,
         test_fraction=0.2, patch_size=32, num_patches=16384, tile_size=64, tiles_per_image=48,
-        pretrain_steps=1200, pretrain_lr=3e-3, steps=200, batch_size=64, lr=5e-4, replace_every=40,
+        pretrain_steps=4800, pretrain_lr=3e-3, steps=200, batch_size=64, lr=5e-4, replace_every=40,
         replace_until=0.8, finetune_fraction=0.25, finetune_lr_factor=0.1, beam_width=8, avq_steps=25,
         avq_lr=3e-4,
-        notes="minutes on a 2-core CPU, 2 seeds: autoencoder pretrained once per seed (1200 steps), then 200 "
+        notes="minutes on a 2-core CPU, 3 seeds: autoencoder pretrained once per seed (4800 steps), then 200 "
               "end-to-end NSVQ steps per RVQ/PVQ run; AVQ starts from the trained RVQ model and trains 25 "
               "beam-search steps (beam 8)",
     ),
