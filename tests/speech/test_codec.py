@@ -85,3 +85,87 @@ def test_noise_filling_is_deterministic_and_off_by_default():
     filled = codec.decode(data)
     np.testing.assert_array_equal(filled, codec.decode(data))
     assert not np.array_equal(filled, plain)
+
+
+# -- companding (the compand setting) ---------------------------------------------------------------
+
+def test_compress_and_expand_are_inverse_and_weight_the_error_as_documented():
+    from vqcore.speech.codec import compress, expand
+
+    y = torch.linspace(-3, 3, 601, dtype=torch.float64)
+    for a in (1.0, 0.75, 0.5):
+        np.testing.assert_allclose(expand(compress(y, a), a).numpy(), y.numpy(), atol=1e-12)
+    assert compress(y, 1.0) is y and expand(y, 1.0) is y  # 1: no companding
+    # a small error e on y is a^2 |y|^(2a - 2) e^2 in the quantizers' squared error
+    a, e = 0.5, 1e-6
+    y = torch.tensor([0.05, 0.2, 1.0, 2.5], dtype=torch.float64)
+    measured = (compress(y + e, a) - compress(y, a)) ** 2
+    np.testing.assert_allclose(measured.numpy(), (a ** 2 * y.abs() ** (2 * a - 2) * e ** 2).numpy(), rtol=1e-4)
+    assert measured[0] > 10 * measured[-1]  # low coefficients weigh more
+
+
+@pytest.mark.parametrize(("method", "postfilter"), [("avq", 1.0), ("rvq", 1.5), ("pvq", 1.25)])
+def test_a_companding_codec_round_trips_with_the_same_bits(method, postfilter):
+    from vqcore.speech.codec import expand, sharpen
+
+    x = speechlike(1.0, seed=2)
+    train = [speechlike(1.5, f0=110, seed=3), speechlike(1.5, f0=210, seed=4)]
+    plain = SpeechCodec(8, method, beam_width=4)
+    codec = SpeechCodec(8, method, beam_width=4, compand=0.5, postfilter=postfilter)
+    assert codec.allocation.field_widths == plain.allocation.field_widths
+    vectors = codec.training_vectors(train)
+    a = codec.analyze(train[0])
+    # the quantizers are trained on the companded sub-vectors
+    sub = codec.subvectors(a["target"])
+    b3 = codec.allocation.groups[3]
+    torch.testing.assert_close(vectors["b3"][: len(b3)], sub[0, b3])
+    torch.testing.assert_close(a["target"], a["normalized"].sign() * a["normalized"].abs() ** 0.5)
+    codec.fit(vectors, steps=3, batch_size=64, progress=False, log_every=1)
+    data = codec.encode(x)
+    assert len(data) == plain.packed_bytes(len(x)) == len(plain.encode(x))  # bits unchanged
+    fields = codec.encode_fields(x)
+    assert torch.equal(unpack_codes(data, codec.num_frames(len(x)), codec.allocation.field_widths), fields)
+    out = codec.decode(data, length=len(x))
+    assert out.shape == x.shape and np.isfinite(out).all()
+    # the decoder expands the quantizers' output and postfilters it:
+    # decoded = MDCT^-1(sharpen(expand(Q(compress(y)))) * scale)
+    ax = codec.analyze(x)
+    q = torch.zeros(ax["target"].shape[0], 20, 16, dtype=torch.float64)
+    for b, ps in codec.allocation.groups.items():
+        z = codec.subvectors(ax["target"])[:, ps].reshape(-1, 16)
+        q[:, ps] = codec.quantizers[f"b{b}"].quantize(z).double().reshape(len(q), len(ps), 16)
+    normalized = sharpen(expand(q, 0.5), postfilter)
+    expected = codec.mdct.inverse(normalized.reshape(len(q), -1) * ax["scale"], len(x))
+    np.testing.assert_allclose(out, expected.detach().numpy(), atol=1e-5)
+
+
+def test_compand_one_is_the_plain_codec_and_bad_values_are_refused():
+    x = speechlike(0.5, seed=7)
+    torch.manual_seed(0)
+    plain = SpeechCodec(8, "rvq")
+    same = SpeechCodec(8, "rvq", compand=1.0)
+    same.load_state_dict(plain.state_dict())
+    assert plain.compand == 1.0 and same.encode(x) == plain.encode(x)
+    for bad in (0, -0.5, 1.5, float("nan"), "x"):
+        with pytest.raises(ValueError, match="compand"):
+            SpeechCodec(8, "rvq", compand=bad)
+    for bad in (0.5, 5, float("inf"), None):
+        with pytest.raises(ValueError, match="postfilter"):
+            SpeechCodec(8, "rvq", postfilter=bad)
+
+
+def test_the_postfilter_keeps_the_energy_and_deepens_the_valleys():
+    from vqcore.speech.codec import sharpen
+
+    q = torch.tensor([[3.0, -1.0, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    out = sharpen(q, 1.5)
+    torch.testing.assert_close(out.pow(2).sum(-1), q.pow(2).sum(-1))  # the energy of every vector is kept
+    assert torch.equal(out[1], q[1]) and torch.equal(out.sign(), q.sign())
+    # relative to the peak, the small values get smaller: |q_i / q_max|^1.5
+    torch.testing.assert_close(out[0] / out[0, 0], q[0].sign() * (q[0].abs() / 3.0) ** 1.5)
+    assert sharpen(q, 1.0) is q
+    x = speechlike(0.5, seed=8)
+    codec = SpeechCodec(8, "rvq")
+    data = codec.encode(x)
+    codec.postfilter = 1.5  # a decoder setting: the same bytes decode, differently
+    assert codec.encode(x) == data and not np.array_equal(codec.decode(data), SpeechCodec(8, "rvq").decode(data))

@@ -164,3 +164,20 @@ def test_a_valid_codec_file_still_loads_with_float16_and_float64_codebooks(codec
             assert again.quantizers[key].codebooks.dtype == torch.float32
             torch.testing.assert_close(again.quantizers[key].codebooks, q.codebooks.detach().to(dtype).float(),
                                        rtol=0, atol=0)
+
+
+def test_the_companding_and_postfilter_powers_are_stored_and_an_older_file_means_none(tmp_path):
+    audio = (0.05 * np.random.default_rng(1).standard_normal(8000)).astype(np.float32)
+    codec = SpeechCodec(8, "rvq", compand=0.75, postfilter=1.25).eval()
+    again = load_codec(save_codec(codec, tmp_path / "c.safetensors"))
+    assert (again.compand, again.postfilter) == (0.75, 1.25) and again.encode(audio) == codec.encode(audio)
+    payload = codec.encode(audio)
+    np.testing.assert_array_equal(again.decode(payload), codec.decode(payload))
+    older = tmp_path / "older.safetensors"  # written before the setting existed
+    m, t = _raw(save_codec(SpeechCodec(8, "rvq").eval(), tmp_path / "plain.safetensors"))
+    del m["compand"], m["postfilter"]
+    save_file(t, str(older), metadata=m)
+    assert (load_codec(older).compand, load_codec(older).postfilter) == (1.0, 1.0)
+    _refused(_variant(tmp_path / "c.safetensors", tmp_path / "bad.safetensors", meta={"compand": "1.5"}), "'compand'")
+    _refused(_variant(tmp_path / "c.safetensors", tmp_path / "bad2.safetensors", meta={"compand": "nan"}), "'compand'")
+    _refused(_variant(tmp_path / "c.safetensors", tmp_path / "bad3.safetensors", meta={"postfilter": "0.5"}), "'postfilter'")

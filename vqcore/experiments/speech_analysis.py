@@ -15,7 +15,8 @@ over the utterances):
   the original's power there; ``louder bins``: the fraction of bins more than 3 times louder than
   the original (both plus a floor 30 dB below the frame's peak) (:func:`valley_stats`);
 - ``error (dB)`` and ``error sub-vector 2 (dB)``: ``10 log10(||x - Q(x)||^2 / ||x||^2)`` over the
-  coded sub-vectors, and over sub-vector 2 (400-800 Hz) alone;
+  coded sub-vectors, and over sub-vector 2 (400-800 Hz) alone (``x`` the envelope-normalized
+  sub-vectors, ``Q(x)`` the decoder's, after the expansion when the codec compands);
 - ``near-zero share``: the share of coded coefficients whose decoded magnitude is below a tenth
   of the original's; ``small-coefficient excess (dB)``: on the coefficients below a quarter of
   their sub-vector's RMS, the decoded energy relative to the original's.
@@ -50,6 +51,7 @@ from ..io import results
 from ..io.atomic import atomic_write_text
 from ..io.result_meta import make_meta
 from ..speech.codec import SpeechCodec
+from ..speech.codec import sharpen as codec_sharpen
 from ..speech.codec_io import load_codec
 from ..speech.corpus import build_corpus, default_cache_dir
 from ..speech.metrics import pesq_wb
@@ -94,19 +96,21 @@ def series_name(method: str, quantity: str) -> str:
 
 
 def quantize_all(codec: SpeechCodec, x: torch.Tensor) -> torch.Tensor:
-    """``(T, 20, 16)`` normalized sub-vectors -> their quantized values (uncoded sub-vectors stay 0)."""
+    """``(T, 20, 16)`` normalized sub-vectors -> their quantized values, as the decoder makes them
+    (companded, quantized, expanded and postfiltered as ``codec`` does; uncoded sub-vectors stay 0)."""
+    z = codec.compress(x)
     q = torch.zeros_like(x)
     with torch.no_grad():
         for b, ps in codec.allocation.groups.items():
-            v = x[:, ps].reshape(-1, x.shape[-1])
+            v = z[:, ps].reshape(-1, x.shape[-1])
             q[:, ps] = codec.quantizers[f"b{b}"].quantize(v).reshape(x.shape[0], len(ps), -1)
-    return q
+    return codec.reconstruct(q)
 
 
 def sharpen(q: torch.Tensor, power: float = 1.25) -> torch.Tensor:
-    """Each sub-vector (last axis) made peakier with its energy kept: ``sign(q) |q|^power``, rescaled."""
-    s = q.sign() * q.abs() ** power
-    return s * (q.pow(2).sum(-1, keepdim=True) / s.pow(2).sum(-1, keepdim=True).clamp_min(1e-12)).sqrt()
+    """Each sub-vector (last axis) made peakier with its energy kept: ``sign(q) |q|^power``, rescaled
+    (:func:`vqcore.speech.codec.sharpen`, the codec's postfilter)."""
+    return codec_sharpen(q, power)
 
 
 class _Utterance:
@@ -249,7 +253,7 @@ def run_speech_analysis(results_dir: str | os.PathLike, *, progress: bool = True
     results_dir = Path(results_dir)
     pesq_file = results.load(result_path(results_dir, "1", 0))
     audio_dir = results_dir / figure("1").artefacts[0]
-    _, entries = read_players(audio_dir)
+    index, entries = read_players(audio_dir)
     audios, data = _held_out_audio(pesq_file.meta)
     cache = _cache_dir(audio_dir, entries, data["test_items"])
     labels = [x for x in pesq_file.x if any(e["label"] == x for e in entries)]
@@ -261,9 +265,12 @@ def run_speech_analysis(results_dir: str | os.PathLike, *, progress: bool = True
     per_rate = [_rate_values(x, [e for e in entries if e["label"] == x], audio_dir, audios, cache)
                 for x in labels_iter]
     names = [series_name(m, k) for m in METHODS for k in QUANTITIES] + list(HYBRIDS)
-    meta = make_meta(pesq_file.meta.get("preset", "quick"), pesq_file.meta.get("seeds", [0]), "cpu",
+    first = load_codec(audio_dir / entries[0]["codec"])
+    seeds = [int(index["seed"])] if "seed" in index else pesq_file.meta.get("seeds", [0])  # the stored codecs' seed
+    meta = make_meta(pesq_file.meta.get("preset", "quick"), seeds, "cpu",
                      over=f"means over the {len(audios)} held-out utterances (no band)", figure="1",
                      paper="icassp2023", data=data, codecs=f"{figure('1').artefacts[0]} (float16 codebooks)",
+                     codec={"compand": first.compand, "postfilter": first.postfilter, "noise_fill": first.noise_fill},
                      source="vqcore.experiments.speech_analysis", definitions=DEFINITIONS)
     obj = {"Metric": "Speech analysis", pesq_file.x_key: labels,
            **{n: [v[n] for v in per_rate] for n in names}, "meta": meta}

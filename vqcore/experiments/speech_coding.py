@@ -33,7 +33,8 @@ trained codec (codebooks stored as float16), so that the notebook decodes them l
 ``audio/players.jsonl`` lists them (:func:`read_players`).
 
 **Resumable.** Every finished run is stored at once in a :class:`~vqcore.experiments.run_cache.RunCache`
-under ``<results_dir>/.runs/speech/<preset>/`` (``<name>.json`` with its settings and per-utterance
+under ``<results_dir>/.runs/speech/<preset>/`` (``<preset>-<codec name>/`` for another codec than the
+preset's own, e.g. ``quick-plain``) (``<name>.json`` with its settings and per-utterance
 scores, ``<name>.safetensors`` with the trained codec, both written atomically, the codec first); a
 later call reuses the runs whose settings match.
 """
@@ -86,6 +87,18 @@ _CODEC = ("MDCT transform codec (vqcore.speech.codec.SpeechCodec): 20 ms frames,
           "bitstream (encode -> bytes -> decode)")
 
 
+def _codec_description(preset: SpeechPreset) -> str:
+    """:data:`_CODEC`, with the companding and the postfilter when the preset's codec has them."""
+    out = _CODEC
+    if preset.compand != 1:
+        out += (f"; companding: the quantizers see sign(y)|y|^{preset.compand:g} of every normalized coefficient y "
+                f"and the decoder raises their output to the power 1/{preset.compand:g}")
+    if preset.postfilter != 1:
+        out += (f"; postfilter: the decoder makes every decoded sub-vector q peakier at the same energy, "
+                f"sign(q)|q|^{preset.postfilter:g} rescaled to ||q||")
+    return out
+
+
 def _compute_runs(preset: SpeechPreset, seeds: Sequence[int], data: SpeechData, cache: RunCache,
                   device: torch.device, progress: bool) -> dict[SpeechRunKey, dict[str, Any]]:
     """The record of every planned run: stored ones from ``cache``, the others trained now and stored."""
@@ -124,12 +137,14 @@ def _meta(metric: str, preset: SpeechPreset, seeds: Sequence[int], records: Mapp
         preset.name, seeds, device, quantiles=preset.quantiles,
         over=f"(test utterance, seed) pairs: {len(data.test_items)} held-out utterances x {len(seeds)} seed(s)",
         figure="1", paper="icassp2023", data=data.describe(), metric_definition=_METRICS[metric][0],
-        codec=_CODEC, measured_kbps=measured,
+        codec=_codec_description(preset), measured_kbps=measured,
         methods={"AVQ": f"AdditiveVQ, 4 codebooks of 16 dims, beam width {preset.beam_width}",
                  "RVQ": "ResidualVQ, 4 stages of 16 dims", "PVQ": "ProductVQ, 4 parts of 4 dims"},
         training=("NSVQ, Adam, codebook replacement (vqcore.training.fit_quantizer), codebooks initialised from the "
                   "training data; " + avq),
         settings=preset.as_dict(), compute_seconds=round(compute, 3), wall_time_s=round(wall, 3),
+        seed_means={m: {str(s): [float(np.mean(records[SpeechRunKey(m, float(r), int(s))][_METRICS[metric][1]]))
+                                 for r in preset.bitrates] for s in seeds} for m in METHODS},
     )
 
 
@@ -159,7 +174,8 @@ def run_speech_coding(figures: str | Iterable[str] | None, preset: str | SpeechP
         progress: tqdm bar over the runs.
         seeds: override the preset's seeds.
         corpus_cache_dir: where the corpus is cached (default: :func:`vqcore.speech.corpus.default_cache_dir`).
-        run_cache_dir: where finished runs are stored (default ``<results_dir>/.runs/speech/<preset>``).
+        run_cache_dir: where finished runs are stored (default ``<results_dir>/.runs/speech/<preset>``, or
+            ``<preset>-<codec name>`` for another codec than that preset's own, :attr:`SpeechPreset.codec_name`).
         audio: also write the audio player material (:data:`AUDIO_DIR`).
 
     Returns:
@@ -172,7 +188,9 @@ def run_speech_coding(figures: str | Iterable[str] | None, preset: str | SpeechP
         raise ValueError("seeds must not be empty")
     dev = resolve_device(device)
     results_dir = Path(results_dir)
-    cache_root = Path(run_cache_dir) if run_cache_dir is not None else results_dir / ".runs" / "speech" / p.name
+    own = PRESETS.get(p.name)  # another codec than the named preset's has a cache folder of its own
+    cache_name = p.name if own is None or own.codec_name == p.codec_name else f"{p.name}-{p.codec_name}"
+    cache_root = Path(run_cache_dir) if run_cache_dir is not None else results_dir / ".runs" / "speech" / cache_name
     cache = RunCache(cache_root, RUN_FORMAT)
     start = time.perf_counter()
     data = SpeechData(p, corpus_cache_dir, progress)

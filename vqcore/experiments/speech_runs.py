@@ -62,8 +62,9 @@ class SpeechData:
         self.test_audio = [self.corpus.load_audio(it) for it in items]
 
     def vectors(self, codec: SpeechCodec) -> dict[str, torch.Tensor]:
-        """``{"b<bits>": (N, 16)}``: the training vectors of every quantizer of ``codec``."""
-        return codec.group_vectors(self.train_sub)
+        """``{"b<bits>": (N, 16)}``: the training vectors of every quantizer of ``codec`` (companded as
+        ``codec`` compands them)."""
+        return codec.group_vectors(codec.compress(self.train_sub))
 
     def describe(self) -> dict[str, Any]:
         """The corpus, for the result files' ``meta["data"]``."""
@@ -94,7 +95,8 @@ def train_codec(key: SpeechRunKey, preset: SpeechPreset, data: SpeechData, devic
                                           beam_width=preset.beam_width, **options)
                  for b in bit_allocation(key.bitrate).groups}
     codec = SpeechCodec(key.bitrate, key.method.lower(), quantizers=given, beam_width=preset.beam_width,
-                        noise_fill=preset.noise_fill).to(device)
+                        noise_fill=preset.noise_fill, compand=preset.compand,
+                        postfilter=preset.postfilter).to(device)
     steps, batch_size, lr = preset.budget(key.method)
     vectors = data.vectors(codec)
     logs = {}
@@ -177,10 +179,13 @@ def stored_record(cache: RunCache, key: SpeechRunKey, settings: Mapping[str, Any
         logger.warning("ignoring damaged %s (codec does not load: %s); the run will be recomputed", path,
                        str(exc)[:200])
         return None
-    if codec.bitrate != key.bitrate or codec.method != key.method.lower() or not (
+    if codec.bitrate != key.bitrate or codec.method != key.method.lower() or (codec.compand, codec.postfilter) != (
+            float(settings.get("compand", 1.0)), float(settings.get("postfilter", 1.0))) or not (
             len(record["pesq"]) == len(record["psnr"]) == len(record["test_items"])):
-        logger.warning("ignoring damaged %s (a %g kbps %s codec with %d/%d/%d scores, expected %s); the run "
-                       "will be recomputed", path, codec.bitrate, codec.method, len(record["pesq"]),
+        logger.warning("ignoring damaged %s (a %g kbps %s codec, companding %g, postfilter %g, with %d/%d/%d "
+                       "scores, expected %s); the run will be recomputed", path, codec.bitrate, codec.method,
+                       codec.compand, codec.postfilter,
+                       len(record["pesq"]),
                        len(record["psnr"]), len(record["test_items"]), key.name)
         return None
     return record

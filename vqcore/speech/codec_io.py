@@ -1,8 +1,10 @@
 """A trained :class:`~vqcore.speech.codec.SpeechCodec` in one safetensors file, without pickle.
 
 The file holds every quantizer's state (``"b<bits>.<name>"`` tensors) and, in its metadata, the
-format tag :data:`CODEC_FORMAT`, the bitrate, method, MDCT window, noise-fill level and each
-quantizer's class and configuration: everything :func:`load_codec` needs to rebuild the codec.
+format tag :data:`CODEC_FORMAT`, the bitrate, method, MDCT window, noise-fill level, companding
+power, postfilter power and each quantizer's class and configuration: everything :func:`load_codec` needs to rebuild
+the codec. A file without the companding or postfilter power (written before those settings
+existed) is a codec without them.
 
 :func:`load_codec` treats the file as untrusted, as :func:`vqcore.load` does: from the header
 alone it checks the settings, each quantizer's class and configuration (against a memory bound
@@ -36,6 +38,8 @@ _CODEC_QUANTIZERS = ("AdditiveVQ", "ResidualVQ", "ProductVQ")
 _MAX_QUANTIZERS_CHARS = 1 << 20
 _MAX_INT_DIGITS = 19
 _SETTINGS = ("bitrate", "method", "window", "noise_fill", "quantizers")
+#: settings a file may lack, with the value that means
+_OPTIONAL_SETTINGS = {"compand": "1.0", "postfilter": "1.0"}
 
 
 def save_codec(codec: SpeechCodec, path: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
@@ -57,7 +61,8 @@ def save_codec(codec: SpeechCodec, path: str | os.PathLike, dtype: torch.dtype |
             tensors[f"{key}.{name}"] = t.contiguous()
         quantizers[key] = {"class": type(q).__name__, "config": q.config()}
     meta = {"bitrate": repr(codec.bitrate), "method": codec.method,
-            "window": codec.mdct.window_kind, "noise_fill": repr(codec.noise_fill),
+            "window": codec.mdct.window_kind, "noise_fill": repr(codec.noise_fill), "compand": repr(codec.compand),
+            "postfilter": repr(codec.postfilter),
             "quantizers": json.dumps(quantizers)}
     return write_safetensors(path, tensors, CODEC_FORMAT, meta)
 
@@ -93,25 +98,33 @@ def load_codec(path: str | os.PathLike, device: str | torch.device = "cpu", *,
         quantizers[key] = build_stored(f"{path}: quantizer {key!r}", plan, state)
     try:
         codec = SpeechCodec(checked["bitrate"], checked["method"], quantizers=quantizers,
-                            window=checked["window"], noise_fill=checked["noise_fill"])
+                            window=checked["window"], noise_fill=checked["noise_fill"], compand=checked["compand"],
+                            postfilter=checked["postfilter"])
     except (ValueError, TypeError, KeyError) as exc:
         raise ValueError(f"{path}: the settings and quantizers do not make a codec: {exc}") from exc
     return codec.to(device).eval()
 
 
 def _settings(path: Path, meta: dict[str, str]) -> dict[str, Any]:
-    """The codec's settings from the metadata: bitrate and noise fill finite numbers, method and window strings."""
+    """The codec's settings from the metadata: bitrate and noise fill finite numbers, method and window
+    strings, the companding power a number in (0, 1] and the postfilter's in [1, 4] (1 when the file
+    has none)."""
     missing = [key for key in _SETTINGS if key not in meta]
     if missing:
         raise ValueError(f"{path}: metadata key {missing[0]!r} is missing (a codec file has {', '.join(_SETTINGS)})")
+    meta = {**_OPTIONAL_SETTINGS, **meta}
     out: dict[str, Any] = {"method": meta["method"], "window": meta["window"]}
-    for key in ("bitrate", "noise_fill"):
+    for key in ("bitrate", "noise_fill", "compand", "postfilter"):
         try:
             value = float(meta[key]) if len(meta[key]) <= 64 else math.nan
         except ValueError:
             value = math.nan
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{path}: metadata key {key!r} must be a finite number >= 0, got {meta[key][:64]!r}")
+        if key == "compand" and not 0 < value <= 1:
+            raise ValueError(f"{path}: metadata key 'compand' must be a number in (0, 1], got {meta[key][:64]!r}")
+        if key == "postfilter" and not 1 <= value <= 4:
+            raise ValueError(f"{path}: metadata key 'postfilter' must be a number in [1, 4], got {meta[key][:64]!r}")
         out[key] = value
     return out
 
