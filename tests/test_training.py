@@ -5,7 +5,7 @@ import torch
 import vqcore
 from vqcore import ResidualVQ
 from vqcore.quantizers.space_filling import decode_curve
-from vqcore.training import fit_quantizer, fit_sfvq, growth_schedule
+from vqcore.training import fit_quantizer, fit_sfvq, growth_schedule, shared_initialisation
 
 
 def _data() -> torch.Tensor:
@@ -171,3 +171,43 @@ def test_fit_quantizer_rejects_a_bad_sampler():
         fit_quantizer(q, Short(), 2, batch_size=8, init=False, progress=False)
     with pytest.raises(ValueError, match="BatchSampler"):
         fit_quantizer(q, [[0.0] * 8], 2, init=False, progress=False)
+
+
+def _fit(q, x, seed):
+    torch.manual_seed(seed)  # the estimators' noise
+    return fit_quantizer(q, x, 12, batch_size=32, lr=1e-2, replace_every=4, finetune_fraction=0.25, seed=seed,
+                         progress=False, log_every=1)
+
+
+@pytest.mark.parametrize(("cls", "args", "estimators"), [
+    (vqcore.ResidualVQ, (8, 2, 3), ("nsvq", "ste", "ema")),
+    (vqcore.VQ, (8, 4), ("nsvq", "ema", "rotation")),
+    (vqcore.ProductVQ, (8, 2, 3), ("nsvq", "diveq")),
+    (vqcore.AdditiveVQ, (8, 2, 3), ("nsvq", "ste")),
+])
+def test_a_shared_initialisation_fits_exactly_as_each_its_own(cls, args, estimators, monkeypatch):
+    """Estimators on the same data and seed: inside shared_initialisation() init_from_data runs once and
+    every fit (codebooks, EMA statistics, logs) is bit for bit the fit without it."""
+    x = _data()
+    alone = {}
+    for est in estimators:
+        q = cls(*args, estimator=est)
+        alone[est] = (q, _fit(q, x, 5))
+    calls = []
+    original = cls.init_from_data
+    monkeypatch.setattr(cls, "init_from_data", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    with shared_initialisation():
+        for est in estimators:
+            q = cls(*args, estimator=est)
+            log = _fit(q, x, 5)
+            want_q, want_log = alone[est]
+            assert log.loss == want_log.loss and log.replaced == want_log.replaced
+            for (name, got), (_, want) in zip(q.state_dict().items(), want_q.state_dict().items()):
+                assert torch.equal(got, want), (est, name)
+        q = cls(*args, estimator=estimators[0])
+        other_seed = _fit(q, x, 6)  # another seed: its own initialisation
+        other_data = _fit(cls(*args, estimator=estimators[0]), x * 2, 5)  # other data: its own
+    assert len(calls) == 3  # the first fit, the other seed, the other data
+    assert other_seed.loss != alone[estimators[0]][1].loss and other_data.loss != alone[estimators[0]][1].loss
+    fit_quantizer(cls(*args), x, 2, batch_size=32, progress=False)  # outside the context: nothing is kept
+    assert len(calls) == 4

@@ -10,11 +10,19 @@ rank 0's; gradients are averaged over the ranks before each step (as DDP would);
 initialisation and growth are synchronised by the quantizers (see
 :mod:`vqcore.quantizers.distributed`); the logged losses are means over the ranks. A single
 process runs exactly what it ran before.
+
+Inside ``with shared_initialisation():`` (:func:`shared_initialisation`), :func:`fit_quantizer`
+computes each distinct ``init_from_data`` once: quantizers that differ only in their estimator,
+fitted to the same data with the same seed (the curves of an estimator comparison), start from
+the codebooks and the generator state of the first one's initialisation instead of repeating it.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -24,8 +32,12 @@ from tqdm import tqdm
 
 from .quantizers import distributed
 from .quantizers.checks import check_positive_int, check_vectors
+from .quantizers.additive import AdditiveVQ
 from .quantizers.base import Quantizer, QuantizerOutput
+from .quantizers.product import ProductVQ
+from .quantizers.residual import ResidualVQ
 from .quantizers.space_filling import SpaceFillingVQ
+from .quantizers.vq import VQ
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +60,71 @@ class TrainingLog:
 
     loss: list[float] = field(default_factory=list)
     replaced: list[int] = field(default_factory=list)
+
+
+#: the quantizers whose ``init_from_data`` sets their codebooks (and, for EMA, ``ema_cluster_size = 1``
+#: and ``ema_embed_sum = codebooks``) from the data and the generator only, whatever they held before
+_DATA_ONLY_INIT = (VQ, ResidualVQ, AdditiveVQ, ProductVQ)
+#: initialisations kept by :func:`shared_initialisation` (least recently used dropped first)
+_SHARED_INITS = 16
+
+
+@dataclass
+class _StoredInit:
+    data: torch.Tensor          #: the data it was computed from (a copy)
+    codebooks: torch.Tensor     #: the codebooks after ``init_from_data``
+    generator_state: torch.Tensor  #: the generator's state after it
+
+
+_SHARED: contextvars.ContextVar[OrderedDict | None] = contextvars.ContextVar("vqcore_shared_init", default=None)
+
+
+@contextlib.contextmanager
+def shared_initialisation() -> Iterator[None]:
+    """Within this context, :func:`fit_quantizer` initialises a quantizer from data only once per
+    distinct initialisation and reuses the result.
+
+    An initialisation is reused when the quantizer's class (:class:`~vqcore.VQ`,
+    :class:`~vqcore.ResidualVQ`, :class:`~vqcore.AdditiveVQ` or :class:`~vqcore.ProductVQ`),
+    shape, dtype and device, the generator's state before ``init_from_data`` (the seed) and the
+    data (compared value for value) are those of an earlier one: the codebooks and the generator's
+    state after it are copied, and, for the EMA estimator, its statistics set as
+    ``init_from_data`` sets them. The fit is then exactly the one without the context (the
+    initialisation depends on nothing else). Not used under ``torch.distributed``. The last
+    ``16`` initialisations (and their data) are kept, in this thread or task only, until the
+    context ends.
+    """
+    token = _SHARED.set(OrderedDict())
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+@torch.no_grad()
+def _init_from_data(quantizer: Quantizer, data: torch.Tensor, generator: torch.Generator) -> None:
+    """``quantizer.init_from_data(data, generator)``, or its stored result (:func:`shared_initialisation`)."""
+    store = _SHARED.get()
+    if store is None or type(quantizer) not in _DATA_ONLY_INIT or distributed.is_distributed():
+        quantizer.init_from_data(data, generator=generator)
+        return
+    books = quantizer.codebooks
+    key = (type(quantizer), tuple(books.shape), books.dtype, str(books.device), tuple(data.shape), data.dtype,
+           str(data.device), bytes(generator.get_state().numpy()))
+    stored = store.get(key)
+    if stored is not None and torch.equal(stored.data, data):
+        store.move_to_end(key)
+        books.data.copy_(stored.codebooks)
+        generator.set_state(stored.generator_state)
+        if quantizer.estimator == "ema":
+            quantizer.ema_cluster_size.fill_(1.0)
+            quantizer.ema_embed_sum.copy_(books.data)
+        return
+    quantizer.init_from_data(data, generator=generator)
+    store[key] = _StoredInit(data.detach().clone(), books.detach().clone(), generator.get_state())
+    store.move_to_end(key)
+    while len(store) > _SHARED_INITS:
+        store.popitem(last=False)
 
 
 def _batches(data: torch.Tensor, batch_size: int, steps: int, generator: torch.Generator):
@@ -136,7 +213,7 @@ def _fit_phase(quantizer: Quantizer, data: torch.Tensor | BatchSampler, steps: i
         batches = _sampled_batches(data, batch_size, steps, gen, device)
     distributed.broadcast_state(quantizer)
     if init:
-        quantizer.init_from_data(flat, generator=gen)
+        _init_from_data(quantizer, flat, gen)
     quantizer.train()
     params = [p for p in quantizer.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr) if params else None

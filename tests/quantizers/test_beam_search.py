@@ -153,6 +153,48 @@ def test_results_do_not_depend_on_chunk_size():
     assert torch.equal(additive_beam_search(x[:20], books, 8, chunk_size=1), want[:20])
 
 
+
+def _products(monkeypatch, x, *args, **kwargs):
+    """The codes of ``additive_beam_search(x, *args, **kwargs)`` and the (first row, rows) of ``x`` of
+    every matrix product of its inner products."""
+    seen, addmm = [], torch.addmm
+
+    def spy(inp, mat1, *a, **k):
+        if mat1.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
+            seen.append(((mat1.data_ptr() - x.data_ptr()) // (x.stride(0) * x.element_size()), mat1.shape[0]))
+        return addmm(inp, mat1, *a, **k)
+
+    monkeypatch.setattr(torch, "addmm", spy)
+    try:
+        codes = additive_beam_search(x, *args, **kwargs)
+    finally:
+        monkeypatch.setattr(torch, "addmm", addmm)
+    return codes, sorted(seen)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("ordered", [False, True])
+def test_default_chunks_score_like_one_product_chunks(monkeypatch, threads, ordered):
+    """Default chunks hold several blocks of matmul_block rows, one product each at the offsets of
+    one-block chunks, so the scores (not only the codes) are those of chunk_size=matmul_block."""
+    monkeypatch.setitem(beam_search._CHUNK_ELEMENTS, "cpu", 8 * 4 * 16 * 7)  # blocks of 7 rows
+    monkeypatch.setitem(beam_search._SEARCH_ELEMENTS, "cpu", 8 * 4 * 16 * 7 * 4)  # chunks of 4 blocks
+    x, books = _data(101, 16, 4, 16, torch.float32, seed=9)
+    cpu = torch.device("cpu")
+    block = beam_search.matmul_block(cpu, 8, 4, 16)
+    assert block == 7 and beam_search.default_chunk_size(cpu, 8, 4, 16) == 28
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        want, want_products = _products(monkeypatch, x, books, 8, chunk_size=block, ordered=ordered)
+        got, products = _products(monkeypatch, x, books, 8, ordered=ordered)
+    finally:
+        torch.set_num_threads(old)
+    assert products == want_products == [(i, min(7, 101 - i)) for i in range(0, 101, 7)]
+    assert torch.equal(got, want)
+    assert torch.equal(got, _reference_beam_search(x, books, 8)) or ordered
+
+
 @pytest.mark.parametrize("size,tuples,per_tuple,pool", [
     (256, 16, 3, 31), (256, 1, 4, 16), (256, 16, 2, 46), (64, 5, 2, 200), (12, 4, 3, 9), (7, 3, 2, 5),
     (256, 2, 1, 512),  # the pool is every candidate

@@ -9,7 +9,8 @@ and scored through its bitstream (:func:`~vqcore.experiments.speech_runs.evaluat
 included). Only the quantizers' estimator changes between the curves: the paper's STE and NSVQ,
 then DiVeQ, DiVeQ-detach and the rotation trick (:data:`~vqcore.experiments.nsvq2022_presets.SPEECH_METHODS`).
 All estimators of one (bitrate, seed) start from the same seed, hence the same initial codebooks
-and batches.
+and batches; the codebooks' initialisation from the data is computed once for them all
+(:func:`vqcore.training.shared_initialisation`: the same values as computing it for each).
 
 A file's ``Mean (m)`` and ``Quantile Low/High (m)`` are the mean and the ``preset.quantiles`` over
 every (test utterance, seed) pair, as in the ICASSP speech figure. Codebook usage over training
@@ -36,6 +37,7 @@ from tqdm.auto import tqdm
 
 from ..io import result_meta, results
 from ..speech.allocation import STAGES, bit_allocation
+from ..training import shared_initialisation
 from . import registry
 from .common import parse_figures, resolve_device, run_seeds, stable_seed
 from .nsvq2022_presets import METHODS, NSVQSpeechPreset, get_speech_preset
@@ -120,20 +122,27 @@ def _records(preset: NSVQSpeechPreset, keys: Sequence[NSVQSpeechKey], data: Spee
     """The record of every run in ``keys``: stored, or trained, scored and stored now."""
     records: dict[NSVQSpeechKey, dict[str, Any]] = {}
     bar = tqdm(keys, desc=f"nsvq2022 speech ({preset.name})", disable=not progress, unit="codec")
-    for key in bar:
-        bar.set_postfix_str(key.name)
-        settings = preset.run_settings(key.label)
-        with cache.claim(key):
-            record = _stored(cache, key, settings)
-            if record is None:
-                record, codec = _train_and_score(key, preset, data, device)
-                store_run(cache, key, settings, record, codec)
-                logger.info("%s: PESQ %.3f, STOI %.3f, pSNR %.2f dB (train %.1f s, test %.1f s)", key.name,
-                            np.mean(record["pesq"]), np.mean(record["stoi"]), np.mean(record["psnr"]),
-                            record["train_seconds"], record["eval_seconds"])
-        records[key] = record
+    with shared_initialisation():  # the estimators of one (bitrate, seed) share their initialisation
+        for key in bar:
+            bar.set_postfix_str(key.name)
+            records[key] = _record(key, preset, data, cache, device)
     bar.close()
     return records
+
+
+def _record(key: NSVQSpeechKey, preset: NSVQSpeechPreset, data: SpeechData, cache: RunCache,
+            device: torch.device) -> dict[str, Any]:
+    """The record of ``key``: stored, or trained, scored and stored now."""
+    settings = preset.run_settings(key.label)
+    with cache.claim(key):
+        record = _stored(cache, key, settings)
+        if record is None:
+            record, codec = _train_and_score(key, preset, data, device)
+            store_run(cache, key, settings, record, codec)
+            logger.info("%s: PESQ %.3f, STOI %.3f, pSNR %.2f dB (train %.1f s, test %.1f s)", key.name,
+                        np.mean(record["pesq"]), np.mean(record["stoi"]), np.mean(record["psnr"]),
+                        record["train_seconds"], record["eval_seconds"])
+    return record
 
 
 def _meta(metric: str, preset: NSVQSpeechPreset, seeds: Sequence[int], records: Mapping[NSVQSpeechKey, Any],

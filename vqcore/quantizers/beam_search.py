@@ -22,6 +22,10 @@ equal scores may differ):
 - vectors are searched in chunks sized for the cache on CPUs and for occupancy on GPUs; on a CPU
   with ``torch.get_num_threads() > 1`` the chunks are shared among that many Python threads, each
   running torch with one thread (the operations of one chunk are too small for intra-op threads);
+- the inner products ``<x, c>`` are computed one matrix product per block of
+  :func:`matmul_block` rows, at the same row offsets whatever the chunk size (a BLAS product of
+  a few rows need not round like the same rows inside a larger product), so that the default
+  chunks, larger than one block, score every vector exactly as one-block chunks do;
 - the Gram blocks depend on the codebooks only: :class:`SearchTables` holds them for reuse
   (:class:`~vqcore.AdditiveVQ` keeps one while its codebooks stay the same).
 
@@ -39,9 +43,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-#: vectors searched at once: about this many elements in the ``(chunk, beam, M*K)`` increments
-#: on CPU (one chunk per thread; the working set stays in cache), and on GPUs (few, large kernels)
+#: rows of one matrix product of the inner products: about this many elements in the
+#: ``(rows, beam, M*K)`` increments (the chunk size of the searches before chunks grew larger
+#: than one product, so the scores, hence the codes, are those of those searches)
 _CHUNK_ELEMENTS = {"cpu": 1 << 21, "cuda": 1 << 27}
+#: vectors searched at once by default: about this many elements in the ``(chunk, beam, M*K)``
+#: increments per thread on CPU (fewer, larger operations than one-block chunks: 4 to 9 % faster
+#: at K = 512 and 1024 on the 2-core CPU, ``benchmarks/beam_chunks.py``), one block on GPUs
+_SEARCH_ELEMENTS = {"cpu": 1 << 22, "cuda": 1 << 27}
 #: hierarchical top-k: the largest block of candidates, and the smaller blocks each one splits into
 _TOP_BLOCK, _FANOUT = 64, 8
 #: block minima by one ``amin`` (not repeated halving) when the blocks per row are at least this many
@@ -207,9 +216,12 @@ def _ordered_track(n: int, lin_start: int, table: torch.Tensor, err: torch.Tenso
 
 
 def _beam_search_chunk(x: torch.Tensor, tables: SearchTables, table: torch.Tensor, lin_start: int,
-                       beam_width: int, ordered: bool = False, relative: bool = False) -> torch.Tensor:
+                       beam_width: int, ordered: bool = False, relative: bool = False,
+                       block: int | None = None) -> torch.Tensor:
     """Codes ``(n, M)`` of the chunk ``x`` ``(n, D)``; ``table``: the Gram rows of ``tables`` followed by
     scratch rows, of which rows ``[lin_start, lin_start + n * M)`` are this chunk's.
+
+    ``block``: rows of ``x`` per matrix product of the inner products (None: all ``n`` in one).
 
     ``relative``: scores leave out ``||x||^2`` (the same for every tuple of a vector), so that they keep
     the codewords' terms when ``||x||`` is far larger than the codewords (see :func:`_precise_rows`).
@@ -220,7 +232,9 @@ def _beam_search_chunk(x: torch.Tensor, tables: SearchTables, table: torch.Tenso
     # table rows: [0, MK*M) the Gram blocks (row j*M + m: 2 <c_j, c> for c in codebook m), then
     # this chunk's linear blocks (row lin_start + i*M + m: ||c||^2 - 2 <x_i, c> for c in codebook m)
     lin = table[lin_start:lin_start + n * m_count].view(n, mk)
-    torch.addmm(tables.norms, x, tables.flat_books.T, alpha=-2.0, out=lin)
+    block = n if block is None else block
+    for i in range(0, n, block):
+        torch.addmm(tables.norms, x[i:i + block], tables.flat_books.T, alpha=-2.0, out=lin[i:i + block])
     if m_count == 1:
         return lin.argmin(-1, keepdim=True)
     sizes = _block_sizes(k_size)
@@ -316,8 +330,8 @@ class SearchTables:
         if self._table is None or self._table.shape[0] < self.gram_rows + scratch_rows:
             table = self.codebooks.new_empty(self.gram_rows + scratch_rows, self.codebook_size)
             gram = table[:self.gram_rows].view(self.flat_books.shape[0], -1)
-            if self._table is None:
-                torch.mm(self.flat_books, self.flat_books.T, out=gram).mul_(2)
+            if self._table is None:  # 2 <c_j, c>; scaling by 2 is exact, so alpha=2 rounds like mm then * 2
+                torch.addmm(gram, self.flat_books, self.flat_books.T, beta=0.0, alpha=2.0, out=gram)
             else:
                 gram.copy_(self._table[:self.gram_rows].view_as(gram))
             self._table = table
@@ -352,15 +366,25 @@ def _precise_rows(x: torch.Tensor, tables: SearchTables) -> torch.Tensor | None:
     return rows if rows.any() else None
 
 
-def default_chunk_size(device: torch.device, beam_width: int, num_stages: int, codebook_size: int) -> int:
-    """Vectors searched at once by :func:`additive_beam_search` when ``chunk_size`` is not given."""
+def matmul_block(device: torch.device, beam_width: int, num_stages: int, codebook_size: int) -> int:
+    """Rows of one matrix product of the inner products when :func:`additive_beam_search` is not
+    given ``chunk_size`` (given one, each chunk is one product)."""
     budget = _CHUNK_ELEMENTS.get(device.type, 1 << 24)
     return max(1, budget // (beam_width * num_stages * codebook_size))
 
 
+def default_chunk_size(device: torch.device, beam_width: int, num_stages: int, codebook_size: int) -> int:
+    """Vectors searched at once by :func:`additive_beam_search` when ``chunk_size`` is not given: a
+    whole number of :func:`matmul_block` blocks."""
+    block = matmul_block(device, beam_width, num_stages, codebook_size)
+    budget = _SEARCH_ELEMENTS.get(device.type, 1 << 24)
+    return block * max(1, budget // (block * beam_width * num_stages * codebook_size))
+
+
 def _search_chunks(x: torch.Tensor, tables: SearchTables, beam_width: int, chunk_size: int, ordered: bool,
-                   relative: bool) -> torch.Tensor:
-    """The chunks of ``x`` searched with ``tables`` (claimed by the caller), in Python threads on a CPU."""
+                   relative: bool, block: int | None = None) -> torch.Tensor:
+    """The chunks of ``x`` searched with ``tables`` (claimed by the caller), in Python threads on a CPU;
+    ``block`` (dividing ``chunk_size``): rows per matrix product (None: one per chunk)."""
     starts = list(range(0, x.shape[0], chunk_size))
     threads = torch.get_num_threads() if x.device.type == "cpu" else 1
     workers = max(1, min(threads, len(starts)))
@@ -369,8 +393,8 @@ def _search_chunks(x: torch.Tensor, tables: SearchTables, beam_width: int, chunk
 
     def search(chunk_starts: list[int], lin_start: int) -> list[torch.Tensor]:
         with torch.no_grad():
-            return [_beam_search_chunk(x[i:i + chunk_size], tables, table, lin_start, beam_width, ordered, relative)
-                    for i in chunk_starts]
+            return [_beam_search_chunk(x[i:i + chunk_size], tables, table, lin_start, beam_width, ordered, relative,
+                                       block) for i in chunk_starts]
 
     if workers == 1:
         out = search(starts, tables.gram_rows)
@@ -397,7 +421,8 @@ def additive_beam_search(x: torch.Tensor, codebooks: torch.Tensor, beam_width: i
         codebooks: ``(M, K, D)``, full-dimensional codebooks whose chosen entries are summed.
         beam_width: ``B``, partial tuples kept per vector (``B`` larger than the candidates at hand
             keeps them all).
-        chunk_size: vectors searched at once (default: :func:`default_chunk_size`).
+        chunk_size: vectors searched at once, one matrix product of the inner products each
+            (default: :func:`default_chunk_size` vectors, one product per :func:`matmul_block` rows).
         ordered: also run a beam search of the same width through the codebooks in their fixed
             order (:func:`_ordered_track`, the search of a residual quantizer) and return, per
             vector, whichever of the two tuples has the smaller error. The free-order search alone
@@ -420,8 +445,16 @@ def additive_beam_search(x: torch.Tensor, codebooks: torch.Tensor, beam_width: i
     x = x.detach()
     if tables is None or not tables.matches(codebooks, x.dtype):
         tables = SearchTables(codebooks, x.dtype)
+    block = None
     if chunk_size is None:
         chunk_size = default_chunk_size(x.device, beam_width, tables.num_stages, tables.codebook_size)
+        block = matmul_block(x.device, beam_width, tables.num_stages, tables.codebook_size)
+        threads = torch.get_num_threads() if x.device.type == "cpu" else 1
+        if threads > 1:  # no fewer chunks than the threads can share, where one-block chunks had them
+            share = -(-x.shape[0] // threads)
+            chunk_size = min(chunk_size, block * -(-share // block))
+        if block >= min(chunk_size, x.shape[0]):
+            block = None  # one product per chunk
     chunk_size = max(1, min(chunk_size, x.shape[0]))
     if not tables.claim():  # another search is using them: a private copy
         tables = SearchTables(tables.codebooks, x.dtype)
@@ -429,15 +462,17 @@ def additive_beam_search(x: torch.Tensor, codebooks: torch.Tensor, beam_width: i
     try:
         precise = _precise_rows(x, tables)
         if precise is None:
-            return _search_chunks(x, tables, beam_width, chunk_size, ordered, relative=False)
+            return _search_chunks(x, tables, beam_width, chunk_size, ordered, relative=False, block=block)
         codes = x.new_empty(x.shape[0], tables.num_stages, dtype=torch.long)
         if not precise.all():
-            codes[~precise] = _search_chunks(x[~precise], tables, beam_width, chunk_size, ordered, relative=False)
+            codes[~precise] = _search_chunks(x[~precise], tables, beam_width, chunk_size, ordered, relative=False,
+                                             block=block)
     finally:
         tables.release()
     wide = SearchTables(codebooks, torch.float64)
     wide.claim()
-    codes[precise] = _search_chunks(x[precise].double(), wide, beam_width, chunk_size, ordered, relative=True)
+    codes[precise] = _search_chunks(x[precise].double(), wide, beam_width, chunk_size, ordered, relative=True,
+                                    block=block)
     return codes
 
 
