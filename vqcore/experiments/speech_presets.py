@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..speech.codec import check_power
 from . import common
 from .fit_presets import FitPreset
 
@@ -47,10 +48,8 @@ class SpeechPreset(FitPreset):
         super().__post_init__()
         if not self.seeds:
             raise ValueError("seeds must not be empty")
-        if not (isinstance(self.compand, (int, float)) and 0 < self.compand <= 1):
-            raise ValueError(f"compand must be a number in (0, 1] (1: no companding), got {self.compand!r}")
-        if not (isinstance(self.postfilter, (int, float)) and 1 <= self.postfilter <= 4):
-            raise ValueError(f"postfilter must be a number in [1, 4] (1: no postfilter), got {self.postfilter!r}")
+        for name in _CODEC_SETTINGS:
+            check_power(name, getattr(self, name), numbers_only=True)
 
     def codec_settings(self) -> dict[str, float]:
         """The codec settings that are not the plain codec's: ``{"compand": 0.75}``, ``{}`` for the plain codec."""

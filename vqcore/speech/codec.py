@@ -83,7 +83,7 @@ from .mdct import MDCT
 
 # the frame layout and the bit allocation live in vqcore.speech.allocation; the codec's users
 # find them here too
-__all__ = ["METHODS", "SHAPE_LEVELS_DB", "SpeechCodec", "compress", "expand", "sharpen"]
+__all__ = ["METHODS", "POWERS", "SHAPE_LEVELS_DB", "SpeechCodec", "check_power", "compress", "expand", "sharpen"]
 
 GAIN_MIN_DB = -84.0
 GAIN_STEP_DB = 1.5
@@ -131,24 +131,22 @@ def sharpen(q: torch.Tensor, power: float) -> torch.Tensor:
     return s * (q.pow(2).sum(-1, keepdim=True) / s.pow(2).sum(-1, keepdim=True).clamp_min(1e-30)).sqrt()
 
 
-def _check_postfilter(postfilter: Any) -> float:
-    try:
-        value = float(postfilter)
-    except (TypeError, ValueError):
-        value = math.nan
-    if not (math.isfinite(value) and 1.0 <= value <= 4.0):
-        raise ValueError(f"postfilter must be a number in [1, 4] (1: no postfilter), got {postfilter!r}")
-    return value
+#: the codec's powers: name -> (its range in words, the check, what 1 means)
+POWERS = {"compand": ("(0, 1]", lambda v: 0.0 < v <= 1.0, "no companding"),
+           "postfilter": ("[1, 4]", lambda v: 1.0 <= v <= 4.0, "no postfilter")}
 
 
-def _check_compand(compand: Any) -> float:
+def check_power(name: str, value: Any, *, numbers_only: bool = False) -> float:
+    """``value`` as a float when it is a valid ``name`` power (``"compand"``: in (0, 1]; ``"postfilter"``:
+    in [1, 4]; with ``numbers_only``, an int or float, not a numeric string), else a ValueError naming ``name``."""
+    interval, ok, one = POWERS[name]
     try:
-        value = float(compand)
+        number = float(value) if not numbers_only or isinstance(value, (int, float)) else math.nan
     except (TypeError, ValueError):
-        value = math.nan
-    if not (math.isfinite(value) and 0.0 < value <= 1.0):
-        raise ValueError(f"compand must be a number in (0, 1] (1: no companding), got {compand!r}")
-    return value
+        number = math.nan
+    if not (math.isfinite(number) and ok(number)):
+        raise ValueError(f"{name} must be a number in {interval} (1: {one}), got {value!r}")
+    return number
 
 
 class SpeechCodec(nn.Module):
@@ -180,8 +178,8 @@ class SpeechCodec(nn.Module):
                  compand: float = 1.0, postfilter: float = 1.0) -> None:
         super().__init__()
         self.noise_fill = float(noise_fill)
-        self.compand = _check_compand(compand)
-        self.postfilter = _check_postfilter(postfilter)
+        self.compand = check_power("compand", compand)
+        self.postfilter = check_power("postfilter", postfilter)
         self.allocation = bit_allocation(bitrate)
         self.bitrate = float(bitrate)
         self.method = method.lower()

@@ -27,7 +27,7 @@ from ..io.json_limits import loads_limited
 from ..io.tensors import TensorHeader, read_safetensors, write_safetensors
 from ..quantizers.serialization import MAX_VALUES, StoredPlan, build_stored, check_device, plan_stored
 from .allocation import bit_allocation
-from .codec import SpeechCodec
+from .codec import POWERS, SpeechCodec
 
 __all__ = ["CODEC_FORMAT", "load_codec", "save_codec"]
 
@@ -121,10 +121,8 @@ def _settings(path: Path, meta: dict[str, str]) -> dict[str, Any]:
             value = math.nan
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{path}: metadata key {key!r} must be a finite number >= 0, got {meta[key][:64]!r}")
-        if key == "compand" and not 0 < value <= 1:
-            raise ValueError(f"{path}: metadata key 'compand' must be a number in (0, 1], got {meta[key][:64]!r}")
-        if key == "postfilter" and not 1 <= value <= 4:
-            raise ValueError(f"{path}: metadata key 'postfilter' must be a number in [1, 4], got {meta[key][:64]!r}")
+        if key in POWERS and not POWERS[key][1](value):
+            raise ValueError(f"{path}: metadata key {key!r} must be a number in {POWERS[key][0]}, got {meta[key][:64]!r}")
         out[key] = value
     return out
 
