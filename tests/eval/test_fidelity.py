@@ -202,6 +202,16 @@ def test_scale_free_curves_remove_a_scale():
     assert F.per_bit_change([12, 16], [8.0, 4.0], relative=True) == [pytest.approx(math.log(0.5) / 4)]
     with pytest.raises(ValueError, match="length"):
         F.per_bit_change([1, 2], [1.0])
+    xs = [12, 20, 28, 40]
+    assert F.gain_ratio(xs, [1.0, 2.0, 3.0, 4.5], 12, 28, 40) == pytest.approx(0.75)  # a straight line
+    assert F.gain_ratio(xs, [1.0, 2.0, 3.0, 3.0], 12, 28, 40) == 0.0  # flat after 28
+    assert F.gain_ratio(xs, [5.0, 4.0, 3.0, 2.0], 12, 20, 40) == pytest.approx(2.0)  # falling curves too
+    assert math.isnan(F.gain_ratio(xs, [1.0, 2.0, None, 4.0], 12, 28, 40))
+    assert math.isnan(F.gain_ratio(xs, [1.0, 2.0, 1.0, 4.0], 12, 28, 40))  # no gain below mid
+    with pytest.raises(ValueError, match="mid=30"):
+        F.gain_ratio(xs, [1.0, 2.0, 3.0, 4.0], 12, 30, 40)
+    with pytest.raises(ValueError, match="low < mid < high"):
+        F.gain_ratio(xs, [1.0, 2.0, 3.0, 4.0], 28, 12, 40)
     ours = _file({"A": [10, 5, 2.5, 1.25], "B": [3, 2, 1, 0.5]})
     scaled = _file({"A": [20, 10, 5, 2.5], "B": [9, 6, 3, 1.5]})
     free = scale_free_ratios([(panel_of(ours, "a"), panel_of(scaled, "a"))])

@@ -156,6 +156,19 @@ def test_a_factor_whose_files_were_made_with_other_settings_runs_again(tmp_path,
     assert fake_toy == ["smoke-x1", "smoke-x2", "smoke-x2"]
 
 
+def test_a_summary_gives_the_steps_its_files_were_made_with_and_whether_they_are_current(tmp_path, fake_toy):
+    B.run_budget_study("toy", (1, 2), tmp_path, "cpu", progress=False, base="smoke", reference_dir=REFERENCE)
+    fresh = S.summarize(tmp_path, "toy", REFERENCE, base="smoke")["factors"]
+    assert fresh["x2"]["current"] and fresh["x2"]["budget"] == {"steps": 32, "avq_steps": 16}
+    for path in S.factor_files(B.factor_dir(tmp_path, "toy", 2), B.FAMILIES["toy"].figures):
+        full = B.factor_dir(tmp_path, "toy", 2) / path
+        old = results.load(full)  # as if made before the preset's steps changed
+        results.write(dataclasses.replace(old, meta={**old.meta, "settings": {**old.meta["settings"], "steps": 8}}), full)
+    stale = S.summarize(tmp_path, "toy", REFERENCE, base="smoke")["factors"]
+    assert stale["x1"]["current"] and not stale["x2"]["current"]
+    assert stale["x2"]["budget"] == {"steps": 8, "avq_steps": 16}
+
+
 def test_summary_is_recomputed_from_the_files(tmp_path, fake_toy):
     (path,) = B.run_budget_study("toy", (1, 4), tmp_path, "cpu", progress=False, base="smoke",
                                  reference_dir=REFERENCE)
@@ -170,6 +183,40 @@ def test_summary_is_recomputed_from_the_files(tmp_path, fake_toy):
     # a factor folder without result files (a killed run) is not in the summary
     (B.factor_dir(tmp_path, "toy", 16) / ".runs").mkdir(parents=True)
     assert "x16" not in S.summarize(tmp_path, "toy", REFERENCE, seconds, base="smoke")["factors"]
+
+
+def test_factor_files_are_chosen_by_figure_and_paper_or_by_the_registrys_names(tmp_path):
+    def write(rel, figure, paper):
+        result = results.ResultFile("SSIM", "VQ bitrate", ["6 bits"], {"NSVQ": results.Series(mean=[0.5])}, {},
+                                    {"figure": figure, "paper": paper})
+        results.write(result, tmp_path / rel)
+
+    nsvq_rel = registry.figure("nsvq3").files[1]
+    write(nsvq_rel, "3", "nsvq2022")  # the NSVQ paper's files record the paper's figure number
+    write("icassp2023/Figure 3/elsewhere.json", "3", "icassp2023")  # not a registry name: found by figure id
+    assert list(S.factor_files(tmp_path, ["nsvq3"])) == [nsvq_rel]
+    assert list(S.factor_files(tmp_path, ["3"])) == ["icassp2023/Figure 3/elsewhere.json"]
+    assert S.factor_files(tmp_path / "missing", ["3"]) == {}
+
+
+def test_made_by_compares_what_each_runner_records():
+    preset = B.scaled_preset("toy", 2, base="smoke")
+    whole = json.loads(json.dumps(preset.as_dict()))
+
+    def files(**metas):
+        return {k: results.ResultFile("MSE", "VQ Bitrate", ["12 bits"], {"A": results.Series(mean=[1.0])}, {}, m)
+                for k, m in metas.items()}
+
+    assert S.made_by(files(a={"preset": preset.name, "settings": whole}), preset)
+    assert S.made_by(files(a={"preset": preset.name, "settings": {**whole, "notes": "other prose"}}), preset)
+    assert S.made_by(files(a={"preset": preset.name, "settings": {"steps": preset.steps}},  # a runner's subset
+                           b={"preset": preset.name}), preset)
+    assert not S.made_by(files(a={"preset": preset.name, "settings": {**whole, "steps": 1}}), preset)
+    assert not S.made_by(files(a={"preset": preset.name, "settings": {"steps": 1}}), preset)
+    missing = {k: v for k, v in whole.items() if k != "avq_steps"}  # a whole preset without a field it has now
+    assert not S.made_by(files(a={"preset": preset.name, "settings": missing}), preset)
+    assert not S.made_by(files(a={"preset": "smoke-x4", "settings": whole}), preset)
+    assert not S.made_by({}, preset)
 
 
 def test_a_malformed_summary_is_named(tmp_path):

@@ -132,6 +132,34 @@ def test_fresh_data_trains_on_a_sampler_and_keeps_a_fixed_test_set(tmp_path):
     assert meta["data"]["fresh_data"] is True and meta["data"]["num_train"] is None
 
 
+def test_a_run_of_one_method_adds_its_curve_and_keeps_the_others(tmp_path):
+    def study(methods, preset=SMOKE):
+        (path,) = toy_sources.run_study(preset, tmp_path, sources=["uniform"], rates=(12,), methods=methods,
+                                        uncorrelated_dims=(8,), progress=False)
+        return path, results.load(path)
+
+    path, first = study(("PVQ",))
+    assert set(first.series) == {"PVQ"} and set(first.meta["compute_seconds_by_method"]) == {"PVQ"}
+    _, both = study(("RVQ",))
+    assert list(both.series) == ["RVQ", "PVQ"] and both.series["PVQ"].mean == first.series["PVQ"].mean
+    assert both.meta["budget"]["PVQ"] == first.meta["budget"]["PVQ"]
+    by = both.meta["compute_seconds_by_method"]
+    assert set(by) == {"RVQ", "PVQ"} and both.meta["compute_seconds"] == pytest.approx(by["RVQ"] + by["PVQ"], abs=1e-3)
+    # a file from before per-method seconds: its sum is carried while all its curves are kept
+    legacy = dict(both.meta, compute_seconds=5.0)
+    del legacy["compute_seconds_by_method"]
+    results.write(dataclasses.replace(both, meta=legacy), path)
+    _, added = study(("AVQ",))
+    assert list(added.series) == ["AVQ", "RVQ", "PVQ"]
+    assert added.meta["compute_seconds_unattributed"] == {"methods": ["PVQ", "RVQ"], "seconds": 5.0}
+    assert added.meta["compute_seconds"] == pytest.approx(5.0 + added.meta["compute_seconds_by_method"]["AVQ"], abs=1e-3)
+    # curves made with other training settings are dropped, not mixed in
+    other = dataclasses.replace(SMOKE, steps=SMOKE.steps + 1)
+    _, replaced = study(("AVQ",), other)
+    assert list(replaced.series) == ["AVQ"] and "compute_seconds_unattributed" not in replaced.meta
+    assert toy_sources.kept_methods(path, 8, toy_sources.study_preset(SMOKE, (12,)), ("RVQ",)) == ({}, None)
+
+
 def _file(source: str, values: dict[str, list[float]]) -> results.ResultFile:
     series = {m: results.Series(mean=v, low=v, high=v) for m, v in values.items()}
     return results.ResultFile(metric="MSE", x_key="VQ Bitrate", x=["12 bits", "40 bits"], series=series,

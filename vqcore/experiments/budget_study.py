@@ -1,6 +1,7 @@
 """The budget study: does each gap to the papers close with compute?
 
-Every experiment family (:data:`FAMILIES`: toy, images, speech, ann, interspeech) is run with the
+Every experiment family (:data:`FAMILIES`: toy, images, speech, ann, interspeech, and the NSVQ
+paper's image figure, nsvq3) is run with the
 ``quick`` preset's training budget multiplied by a factor (1, 4, 16, ...) on a small subset of its
 settings (a few rates, one seed), by its own registry runner, and each factor is compared with the
 published files by the fidelity report (:func:`vqcore.eval.fidelity.figure_report`).
@@ -100,6 +101,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("ann", ("5", "6a"), "vqcore.experiments.ann_presets:PRESETS", ("steps", "avq_steps")),
     Family("interspeech", registry.figure_ids("vqcore.experiments.interspeech:run_interspeech"),
            "vqcore.experiments.interspeech_presets:PRESETS", ("steps", "steps_2d"), compare=None),
+    Family("nsvq3", ("nsvq3",), "vqcore.experiments.nsvq2022_presets:IMAGE_PRESETS", ("pretrain_steps", "steps"),
+           {"bitrates": (6, 11)}),
 )}
 
 
@@ -206,7 +209,7 @@ def run_budget_study(families: str | Iterable[str] | None = None, factors: str |
     summary (:func:`summary_path`) is rewritten atomically from the files
     (:func:`~vqcore.experiments.budget_summary.summarize`). Returns the summaries written.
     """
-    from .budget_summary import factor_files, files_settings, read_summary, write_summary
+    from .budget_summary import factor_files, made_by, read_summary, write_summary
 
     names = parse_families(families)
     chosen = parse_factors(factors)
@@ -221,9 +224,8 @@ def run_budget_study(families: str | Iterable[str] | None = None, factors: str |
             entry = stored.get("factors", {}).get(f"x{factor}")
             preset = scaled_preset(name, factor, base)
             first = factor_dir(results_dir, name, factor) / registry.figure(fam.figures[0]).files[0]
-            settings = json.loads(json.dumps(preset.as_dict()))  # as the files' meta records them
-            made_with = files_settings(factor_files(factor_dir(results_dir, name, factor), fam.figures))
-            if entry is not None and entry.get("seconds") and first.is_file() and made_with == settings:
+            done = made_by(factor_files(factor_dir(results_dir, name, factor), fam.figures), preset)
+            if entry is not None and entry.get("seconds") and first.is_file() and done:
                 logger.info("budget study: %s at x%d is done (%s); not run again", name, factor, preset.name)
                 continue
             seconds = _run_factor(fam, factor, base, results_dir, device, progress)

@@ -21,10 +21,12 @@ from ..eval.fidelity import figure_report
 from ..eval.fidelity.model import RatioStats
 from ..io import results
 from ..io.atomic import atomic_write_text
+from . import registry
 from .budget_study import family, factor_dir, scaled_preset, summary_path
+from .common import Preset
 
 __all__ = ["DISTANCE_DEFINITION", "FORMAT", "MOVEMENT_DEFINITION", "distance", "factor_files", "files_settings",
-           "movement", "read_summary", "summarize", "write_summary"]
+           "made_by", "movement", "read_summary", "summarize", "write_summary"]
 
 FORMAT = "vqcore-budget-study/1"
 DISTANCE_DEFINITION = (
@@ -78,14 +80,17 @@ def _figure_entry(fid: str, folder: Path, reference_dir: str | os.PathLike | Non
 
 
 def factor_files(folder: Path, figures: Sequence[str]) -> dict[str, results.ResultFile]:
-    """Our result files under ``folder`` that belong to ``figures`` (by their ``meta["figure"]``);
-    none when the folder does not exist (a factor not run yet)."""
+    """Our result files under ``folder`` that belong to ``figures`` (by their ``meta["figure"]``, or
+    by the registry's file names of the figure: the NSVQ paper's ids, e.g. ``nsvq3``, are not the
+    figure numbers its files record); none when the folder does not exist (a factor not run yet)."""
     out: dict[str, results.ResultFile] = {}
     if not Path(folder).is_dir():
         return out
+    chosen = [registry.figure(fid) for fid in figures]
     for rel, r in results.load_dir(folder).items():
         meta = r.meta if isinstance(r.meta, Mapping) else {}
-        if meta.get("figure") in figures:
+        if any(rel in fig.files or (meta.get("figure") == fig.id and meta.get("paper", fig.paper) == fig.paper)
+               for fig in chosen):
             out[rel] = r
     return out
 
@@ -130,13 +135,34 @@ def files_settings(files: Mapping[str, results.ResultFile]) -> dict[str, Any] | 
     return found[0]
 
 
+def made_by(files: Mapping[str, results.ResultFile], preset: Preset) -> bool:
+    """Whether ``files`` are what ``preset`` makes: every file names the preset (``meta["preset"]``)
+    and records its settings (``meta["settings"]``): the whole ``preset.as_dict()`` (recognised by
+    its ``name``), or the subset of fields some runners write there, each equal to the preset's.
+    False when there are no files."""
+    planned = {k: v for k, v in json.loads(json.dumps(preset.as_dict())).items() if k != "notes"}  # notes: prose
+    for r in files.values():
+        meta = r.meta if isinstance(r.meta, Mapping) else {}
+        recorded = meta.get("settings")
+        if meta.get("preset") != preset.name:
+            return False
+        if not isinstance(recorded, Mapping):
+            continue
+        recorded = {k: v for k, v in recorded.items() if k != "notes"}
+        if recorded != planned if "name" in recorded else any(recorded[k] != planned[k] for k in recorded if k in planned):
+            return False
+    return bool(files)
+
+
 def summarize(results_dir: str | os.PathLike, family_name: str, reference_dir: str | os.PathLike | None,
               seconds: Mapping[int, Mapping[str, float] | None] | None = None, *, base: str = "quick"
               ) -> dict[str, Any]:
     """The summary of ``family_name`` from its files: every factor folder that holds its result files.
 
     ``seconds`` gives the measured seconds of a factor (they are not in the files); a factor
-    without them gets None.
+    without them gets None. A factor's ``budget`` is the step counts its files were made with, and
+    ``current`` says whether those files are what the ``base`` preset of today makes at that factor
+    (False for files made before the preset changed: the study would run them again).
     """
     fam = family(family_name)
     seconds = dict(seconds or {})
@@ -149,9 +175,11 @@ def summarize(results_dir: str | os.PathLike, family_name: str, reference_dir: s
             continue
         loaded[factor] = files
         preset = scaled_preset(fam.name, factor, base)
+        made = files_settings(files)
         factors[f"x{factor}"] = {
-            "factor": factor, "preset": preset.name, "budget": {k: getattr(preset, k) for k in fam.budget},
-            "settings": files_settings(files), "seconds": seconds.get(factor),
+            "factor": factor, "preset": preset.name,
+            "budget": {k: getattr(preset, k) if made is None or k not in made else made[k] for k in fam.budget},
+            "current": made_by(files, preset), "settings": made, "seconds": seconds.get(factor),
             "figures": {fid: _figure_entry(fid, folder, reference_dir, fam.compare) for fid in fam.figures},
             "metrics": _metrics(files),
         }

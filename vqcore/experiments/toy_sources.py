@@ -10,7 +10,9 @@ recipe (:func:`vqcore.experiments.toy.train_and_evaluate`), one seed.
 Every finished run is stored at once under ``<results_dir>/.runs/toy_sources/<preset>/`` (the
 run cache of :mod:`vqcore.experiments.toy`; a killed study resumes), and every ``(source, D)``
 gets a result file ``<results_dir>/icassp2023/toy_sources/<source>_d<D>.json`` (presets other
-than ``quick`` in a ``<preset>/`` folder below it) in our results layout. :func:`summary` reads
+than ``quick`` in a ``<preset>/`` folder below it) in our results layout. A run of some methods
+only adds their curves to that file and keeps the others where they were made with the same
+settings (:func:`kept_methods`). :func:`summary` reads
 those files and the paper's, and :func:`closest` names the source closest to each figure; the
 Gaussian rate-distortion bound of each source's covariance (reverse water-filling,
 :func:`gaussian_rd_mse`) gives the fall an ideal quantizer would have on Gaussian data.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -41,7 +44,7 @@ from .toy_presets import AUTHORS_PRESET, TOY_PRESETS, ToyPreset
 logger = logging.getLogger(__name__)
 
 __all__ = ["CORRELATED_DIMS", "RATES", "STUDY_PRESETS", "UNCORRELATED_DIMS", "closest", "gaussian_rd_mse",
-           "load_study", "main", "paper_file", "planned_runs", "rd_fall", "result_path", "run_study",
+           "kept_methods", "load_study", "main", "paper_file", "planned_runs", "rd_fall", "result_path", "run_study",
            "source_kind", "split_sources", "study_preset", "summary"]
 
 #: the rates of the study (bits per vector); the fall is between the lowest and the highest
@@ -103,27 +106,87 @@ def result_path(results_dir: str | Path, preset: ToyPreset, source: str, dim: in
     return (folder if preset.name == "quick" else folder / preset.name) / f"{source}_d{int(dim)}.json"
 
 
-def _assemble(source: str, dim: int, preset: ToyPreset, methods: Sequence[str],
-              records: dict[RunKey, dict[str, Any]], device: torch.device) -> results.ResultFile:
-    (seed,) = preset.seeds
-    series, compute = {}, 0.0
-    for method in methods:
-        recs = [records[RunKey(source, dim, method, b, seed)] for b in preset.bitrates]
-        compute += sum(r["train_seconds"] + r["eval_seconds"] for r in recs)
-        summary_ = result_meta.summarize([[r["mse"] for r in recs]], axis=0, quantiles=preset.quantiles)
-        series[method] = results.Series(mean=summary_.mean, low=summary_.low, high=summary_.high)
+def _data_description(source: str, dim: int, preset: ToyPreset) -> dict[str, Any]:
+    """The ``meta.data`` of a result file: the source's description and how much data the preset draws."""
     name, params = parse_source(source)
-    data = source_dataset(name, dim, 1, 1, seed=seed, **params).describe()
+    data = source_dataset(name, dim, 1, 1, seed=preset.seeds[0], **params).describe()
     for k in ("seed", "num_train", "num_test"):
         data.pop(k)
     data.update(num_train=None if preset.fresh_data else preset.num_train, num_test=preset.num_test,
                 fresh_data=preset.fresh_data)
+    return data
+
+
+def _json(value: Any) -> Any:
+    """``value`` as it reads back from a JSON file (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+def kept_methods(path: str | Path, dim: int, preset: ToyPreset, methods: Sequence[str]
+                 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """The curves of the result file at ``path`` (dimension ``dim``) that this run does not make
+    (methods not in ``methods``), where they were made with the settings ``preset`` gives them
+    (the same data, seed, rates and training settings), and their compute seconds.
+
+    A study of one method (``--methods AVQ``) thus adds its curve to a file that holds the others
+    instead of replacing them. Returns ``({method: {"series", "budget", "seconds"}}, unattributed)``:
+    ``seconds`` from the file's ``meta.compute_seconds_by_method``; a file from before that field
+    holds one sum for all its curves, returned as ``unattributed`` (``{"methods", "seconds"}``,
+    kept in the new file as ``meta.compute_seconds_unattributed``) while all those curves are kept
+    (None, with a warning, once some are made again: their share is unknown).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return {}, None
+    old = results.load(path)
+    budget = old.meta.get("budget") or {}
+    same = (old.x == [f"{b} bits" for b in preset.bitrates] and list(old.meta.get("seeds", [])) == list(preset.seeds)
+            and old.meta.get("data") == _json(_data_description(str(old.meta.get("source")), dim, preset)))
+    by_method = old.meta.get("compute_seconds_by_method")
+    kept = {}
+    for m, series in old.series.items():
+        if m in methods:
+            continue
+        if not same or budget.get(m) != _json(preset.training_settings(m)):
+            logger.info("%s: its %s curve was made with other settings and is dropped", path, m)
+            continue
+        kept[m] = {"series": series, "budget": budget[m], "seconds": by_method.get(m) if by_method else None}
+    # the compute of curves made before per-method accounting: one sum over the methods it covers
+    legacy = old.meta.get("compute_seconds_unattributed") or (
+        None if by_method else {"methods": sorted(old.series), "seconds": old.meta.get("compute_seconds") or 0.0})
+    if legacy and set(legacy["methods"]) <= set(kept):
+        return kept, legacy
+    if legacy and set(legacy["methods"]) & set(kept):
+        logger.warning("%s: the compute of %s was recorded as one sum and some are made again: the kept curves' "
+                       "seconds are not counted", path, ", ".join(legacy["methods"]))
+    return kept, None
+
+
+def _assemble(source: str, dim: int, preset: ToyPreset, methods: Sequence[str],
+              records: dict[RunKey, dict[str, Any]], device: torch.device,
+              kept: dict[str, dict[str, Any]] | None = None, unattributed: dict[str, Any] | None = None
+              ) -> results.ResultFile:
+    (seed,) = preset.seeds
+    kept = kept or {}
+    series, seconds, budget = {}, {}, {}
+    for method in [m for m in METHODS if m in methods or m in kept] + [m for m in kept if m not in METHODS]:
+        if method in kept:
+            series[method], budget[method] = kept[method]["series"], kept[method]["budget"]
+            if kept[method]["seconds"] is not None:
+                seconds[method] = kept[method]["seconds"]
+            continue
+        recs = [records[RunKey(source, dim, method, b, seed)] for b in preset.bitrates]
+        seconds[method] = round(sum(r["train_seconds"] + r["eval_seconds"] for r in recs), 3)
+        summary_ = result_meta.summarize([[r["mse"] for r in recs]], axis=0, quantiles=preset.quantiles)
+        series[method] = results.Series(mean=summary_.mean, low=summary_.low, high=summary_.high)
+        budget[method] = preset.training_settings(method)
+    compute = sum(seconds.values()) + (unattributed["seconds"] if unattributed else 0.0)
+    extra = {"compute_seconds_unattributed": unattributed} if unattributed else {}
     meta = result_meta.make_meta(
         preset.name, preset.seeds, device, quantiles=preset.quantiles,
         over="one seed (the band is the single run's value)", paper="icassp2023", study="toy data sources",
-        source=source, data=data, metric_definition=MSE_DEFINITION, budget={m: preset.training_settings(m)
-                                                                            for m in methods},
-        settings=preset.as_dict(), compute_seconds=round(compute, 3),
+        source=source, data=_data_description(source, dim, preset), metric_definition=MSE_DEFINITION, budget=budget,
+        settings=preset.as_dict(), compute_seconds=round(compute, 3), compute_seconds_by_method=seconds, **extra,
     )
     return results.ResultFile(metric="MSE", x_key="VQ Bitrate", x=[f"{b} bits" for b in preset.bitrates],
                               series=series, context={"Data Source": source, "Data Dimension": str(dim)}, meta=meta)
@@ -158,8 +221,10 @@ def run_study(preset: str | ToyPreset = "quick", results_dir: str | Path = "Resu
     logger.info("toy sources study: %d runs in %.1f s", len(todo), time.perf_counter() - start)
     written = []
     for src, dim in dict.fromkeys((k.data, k.dim) for k in keys):
-        result = _assemble(src, dim, p, [m for m in METHODS if m in methods], records, dev)
-        written.append(results.write(result, result_path(results_dir, p, src, dim)))
+        path = result_path(results_dir, p, src, dim)
+        kept, unattributed = kept_methods(path, dim, p, methods)
+        result = _assemble(src, dim, p, [m for m in METHODS if m in methods], records, dev, kept, unattributed)
+        written.append(results.write(result, path))
     return written
 
 

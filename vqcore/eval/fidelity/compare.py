@@ -6,6 +6,8 @@
 - :func:`scale_free`: a curve divided by its value at the lowest rate (``"ratio"``), or, for a
   logarithmic metric (dB, log10), its change from that value (``"difference"``);
   :func:`per_bit_change`: the change per added unit of x (per bit).
+- :func:`gain_ratio`: the gain over the upper span of a curve over its gain over the lower span
+  (does it keep rising, or flatten?).
 - :func:`scale_free_ratios`: ours/paper of the scale-free curves, past the lowest rate.
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 from ...io.results import ResultFile
 from .model import Panel, RatioStats, stats
 
-__all__ = ["RATIO_BAND", "is_logarithmic", "matched_ratios", "matched_values", "per_bit_change", "point_ratio",
+__all__ = ["RATIO_BAND", "gain_ratio", "is_logarithmic", "matched_ratios", "matched_values", "per_bit_change", "point_ratio",
            "scale_free", "scale_free_mode", "scale_free_ratios"]
 
 #: ours/paper inside this band counts as "the same scale"
@@ -100,6 +102,30 @@ def per_bit_change(xs: Sequence[float], values: Sequence[float | None], *, relat
         else:
             out.append((v1 - v0) / (x1 - x0))
     return out
+
+
+def gain_ratio(xs: Sequence[float], values: Sequence[float | None], low: float, mid: float, high: float) -> float:
+    """``(v(high) - v(mid)) / (v(mid) - v(low))``: how much of a curve's gain is left in its upper span.
+
+    1 for a straight line over two equal spans; near 0 for a curve that flattens after ``mid``.
+    The three x values must be points of ``xs``; NaN where a value is missing or the lower span
+    gains nothing.
+
+    >>> gain_ratio([12, 28, 40], [0.70, 0.86, 0.88], 12, 28, 40)  # doctest: +ELLIPSIS
+    0.12...
+    """
+    if len(xs) != len(values):
+        raise ValueError(f"xs and values must have the same length, got {len(xs)} and {len(values)}")
+    at = {}
+    for name, x in (("low", low), ("mid", mid), ("high", high)):
+        if x not in xs:
+            raise ValueError(f"{name}={x!r} is not one of the curve's x values {list(xs)}")
+        at[name] = values[list(xs).index(x)]
+    if not low < mid < high:
+        raise ValueError(f"low < mid < high is required, got {low}, {mid}, {high}")
+    if any(v is None or math.isnan(v) for v in at.values()) or at["mid"] == at["low"]:
+        return math.nan
+    return (at["high"] - at["mid"]) / (at["mid"] - at["low"])
 
 
 def scale_free_ratios(pairs: Sequence[tuple[Panel, Panel]]) -> RatioStats:
