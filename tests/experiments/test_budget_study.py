@@ -163,7 +163,8 @@ def test_a_summary_gives_the_steps_its_files_were_made_with_and_whether_they_are
     for path in S.factor_files(B.factor_dir(tmp_path, "toy", 2), B.FAMILIES["toy"].figures):
         full = B.factor_dir(tmp_path, "toy", 2) / path
         old = results.load(full)  # as if made before the preset's steps changed
-        results.write(dataclasses.replace(old, meta={**old.meta, "settings": {**old.meta["settings"], "steps": 8}}), full)
+        earlier = {**old.meta, "settings": {**old.meta["settings"], "steps": 8}}
+        results.write(dataclasses.replace(old, meta=earlier), full)
     stale = S.summarize(tmp_path, "toy", REFERENCE, base="smoke")["factors"]
     assert stale["x1"]["current"] and not stale["x2"]["current"]
     assert stale["x2"]["budget"] == {"steps": 8, "avq_steps": 16}

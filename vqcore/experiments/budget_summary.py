@@ -149,7 +149,8 @@ def made_by(files: Mapping[str, results.ResultFile], preset: Preset) -> bool:
         if not isinstance(recorded, Mapping):
             continue
         recorded = {k: v for k, v in recorded.items() if k != "notes"}
-        if recorded != planned if "name" in recorded else any(recorded[k] != planned[k] for k in recorded if k in planned):
+        whole = "name" in recorded  # a preset's as_dict(), not a runner's subset of it
+        if recorded != planned if whole else any(recorded[k] != planned[k] for k in recorded if k in planned):
             return False
     return bool(files)
 

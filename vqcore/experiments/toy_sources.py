@@ -44,8 +44,8 @@ from .toy_presets import AUTHORS_PRESET, TOY_PRESETS, ToyPreset
 logger = logging.getLogger(__name__)
 
 __all__ = ["CORRELATED_DIMS", "RATES", "STUDY_PRESETS", "UNCORRELATED_DIMS", "closest", "gaussian_rd_mse",
-           "kept_methods", "load_study", "main", "paper_file", "planned_runs", "rd_fall", "result_path", "run_study",
-           "source_kind", "split_sources", "study_preset", "summary"]
+           "kept_methods", "load_study", "main", "paper_file", "planned_runs", "rd_fall", "result_path",
+           "run_study", "source_kind", "split_sources", "study_preset", "summary"]
 
 #: the rates of the study (bits per vector); the fall is between the lowest and the highest
 RATES: tuple[int, ...] = (12, 24, 40)

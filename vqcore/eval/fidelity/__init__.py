@@ -16,7 +16,8 @@ to Markdown by :mod:`.render` (each result also has ``to_markdown()`` and shows 
 in a notebook). Plots of the scale-free curves are in :mod:`vqcore.plotting.fidelity`.
 """
 from .catalogue import FIGURE_IDS, FINDINGS, Finding, findings
-from .compare import RATIO_BAND, gain_ratio, matched_ratios, per_bit_change, point_ratio, scale_free, scale_free_mode
+from .compare import (RATIO_BAND, gain_ratio, matched_ratios, per_bit_change, point_ratio, scale_free,
+                      scale_free_mode)
 from .files import FigureData, figure_data, load_ours
 from .model import Anomaly, Deviation, FindingResult, Panel, Point, RatioStats, SideOutcome
 from .render import (anomalies_markdown, deviations_markdown, figure_markdown, findings_markdown, points_markdown,
@@ -28,7 +29,7 @@ __all__ = [
     "FIGURE_IDS", "FINDINGS", "RATIO_BAND", "Anomaly", "Deviation", "FigureData", "FigureReport", "Finding",
     "FindingResult", "Panel", "Point", "RatioStats", "SideOutcome", "Summary", "SummaryRow", "ToyRow", "ToyScale",
     "anomalies_markdown", "deviations", "deviations_markdown", "figure_data", "figure_markdown", "figure_report",
-    "figure_reports", "findings", "findings_markdown", "gain_ratio", "load_ours", "matched_ratios", "per_bit_change", "point_ratio",
-    "points_markdown", "ratios_markdown", "scale_free", "scale_free_mode", "summary", "summary_markdown", "toy_scale",
-    "toy_text",
+    "figure_reports", "findings", "findings_markdown", "gain_ratio", "load_ours", "matched_ratios", "per_bit_change",
+    "point_ratio", "points_markdown", "ratios_markdown", "scale_free", "scale_free_mode", "summary", "summary_markdown",
+    "toy_scale", "toy_text",
 ]

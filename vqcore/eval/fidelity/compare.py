@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from ...io.results import ResultFile
 from .model import Panel, RatioStats, stats
 
-__all__ = ["RATIO_BAND", "gain_ratio", "is_logarithmic", "matched_ratios", "matched_values", "per_bit_change", "point_ratio",
-           "scale_free", "scale_free_mode", "scale_free_ratios"]
+__all__ = ["RATIO_BAND", "gain_ratio", "is_logarithmic", "matched_ratios", "matched_values", "per_bit_change",
+           "point_ratio", "scale_free", "scale_free_mode", "scale_free_ratios"]
 
 #: ours/paper inside this band counts as "the same scale"
 RATIO_BAND: tuple[float, float] = (0.9, 1.1)
