@@ -140,7 +140,7 @@ def made_by(files: Mapping[str, results.ResultFile], preset: Preset) -> bool:
     and records its settings (``meta["settings"]``): the whole ``preset.as_dict()`` (recognised by
     its ``name``), or the subset of fields some runners write there, each equal to the preset's.
     False when there are no files."""
-    planned = {k: v for k, v in json.loads(json.dumps(preset.as_dict())).items() if k != "notes"}  # notes: prose
+    planned = {k: v for k, v in preset.as_dict().items() if k != "notes"}  # as_dict() is JSON-ready; notes: prose
     for r in files.values():
         meta = r.meta if isinstance(r.meta, Mapping) else {}
         recorded = meta.get("settings")
