@@ -3,6 +3,7 @@
 #   make book                     build the Jupyter Book from the committed Results/ into _build/html
 #   make test                     install what the tests need and run the whole suite
 #   make reproduce PRESET=quick   re-run the experiments (smoke | quick | paper) and rewrite Results/
+#                                 (JOBS=2: the experiment runners in two processes at once)
 #   make bench                    run the benchmarks (benchmarks/run.py)
 #   make clean                    remove build outputs (keeps .venv); make distclean also removes .venv
 #
@@ -20,6 +21,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 JUPYTER_BOOK := $(VENV)/bin/jupyter-book
 PRESET ?= quick
+JOBS ?= 1
 PYTEST_ARGS ?=
 BOOK_HTML := _build/html
 
@@ -28,7 +30,7 @@ BOOK_HTML := _build/html
 help:
 	@echo "make book                    build the book into $(BOOK_HTML) (no training)"
 	@echo "make test                    run the whole test suite (installs .[test,bench])"
-	@echo "make reproduce PRESET=quick  re-run the experiments: smoke | quick | paper"
+	@echo "make reproduce PRESET=quick  re-run the experiments: smoke | quick | paper (JOBS=2: two processes)"
 	@echo "make bench                   run the benchmarks"
 	@echo "make clean | distclean       remove build outputs | and the virtualenv"
 
@@ -64,7 +66,7 @@ test: $(VENV)/.installed-test
 reproduce: $(VENV)/.installed-book
 	@case "$(PRESET)" in smoke|quick|paper) ;; \
 	  *) echo "PRESET must be smoke, quick or paper (got '$(PRESET)')" >&2; exit 2;; esac
-	$(PY) -m vqcore reproduce --preset $(PRESET)
+	$(PY) -m vqcore reproduce --preset $(PRESET) --jobs $(JOBS)
 	@echo "Results rewritten; run 'make book' to see them."
 
 bench: $(VENV)/.installed-bench

@@ -209,6 +209,12 @@ def test_reproduce_threads_positive(no_work, capsys, tmp_path, threads):
     assert f"--threads must be an integer >= 1, got {threads}" in _error_line(capsys, "reproduce")
 
 
+@pytest.mark.parametrize("jobs", ["0", "-1"])
+def test_reproduce_jobs_positive(no_work, capsys, tmp_path, jobs):
+    assert _exit_code(_reproduce(tmp_path, "--jobs", jobs)) == 2
+    assert f"--jobs must be an integer >= 1, got {jobs}" in _error_line(capsys, "reproduce")
+
+
 @pytest.mark.parametrize("figures", ["9z", "4c,nope", ",", ""])
 def test_reproduce_figures_unknown(no_work, capsys, tmp_path, figures):
     argv = _reproduce(tmp_path)
@@ -234,9 +240,10 @@ def test_reproduce_good_options_reach_the_runner(tmp_path, monkeypatch):
     monkeypatch.setattr(rep, "reproduce", lambda *args, **kwargs: calls.append((args, kwargs))
                         or {"results": [], "notebooks": []})
     for device in ("cpu", "auto"):
-        assert cli_main(_reproduce(tmp_path, "--device", device, "--threads", "1")) == 0
+        assert cli_main(_reproduce(tmp_path, "--device", device, "--threads", "1", "--jobs", "2")) == 0
     assert [c[1]["device"] for c in calls] == ["cpu", "auto"]
     assert calls[0][1]["results_dir"] == str(tmp_path / "R") and calls[0][1]["threads"] == 1
+    assert calls[0][1]["jobs"] == 2
     assert list((tmp_path / "R").iterdir()) == []
 
 

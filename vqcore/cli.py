@@ -130,7 +130,10 @@ def _add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--executed-dir", default="_build/executed",
                    help="where the executed notebooks go (default: _build/executed)")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's choice; 1 is often faster on a busy CPU)")
+                   help="torch CPU threads (default: torch's choice; 1 is often faster on a busy CPU); "
+                        "with --jobs, per process (default: the cores divided among them)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="run the experiment runners in this many processes at once (default: 1)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
     p.set_defaults(func=_run_reproduce)
 
@@ -170,6 +173,8 @@ def _check_reproduce_options(args: argparse.Namespace) -> str | None:
         return "--figures: " + str(err).removeprefix("figures: ")
     if args.threads is not None and args.threads < 1:
         return f"--threads must be an integer >= 1, got {args.threads}"
+    if args.jobs < 1:
+        return f"--jobs must be an integer >= 1, got {args.jobs}"
     problem = _check_device(args.device)
     if problem is None:
         problem = _check_folder("--results-dir", args.results_dir)
@@ -192,7 +197,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     try:
         written = reproduce(args.preset, args.figures, results_dir=args.results_dir, device=args.device,
                             notebooks=args.notebooks, executed_dir=args.executed_dir, threads=args.threads,
-                            progress=args.progress)
+                            progress=args.progress, jobs=args.jobs)
     except ValueError as err:
         return _error("reproduce", str(err))
     for path in written["results"] + written["notebooks"]:

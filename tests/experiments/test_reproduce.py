@@ -3,15 +3,16 @@ write the files the registry names, and ``reproduce`` runs the runners in a fixe
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 from pathlib import Path
 
 import pytest
 import torch
 
-from vqcore.experiments import registry
+from vqcore.experiments import registry, timing
 from vqcore.experiments.common import resolve_device
-from vqcore.experiments.reproduce import reproduce, run_experiments
+from vqcore.experiments.reproduce import expected_seconds, reproduce, run_experiments
 
 from tests.helpers import need
 
@@ -122,6 +123,51 @@ def test_reproduce_checks_its_arguments(tmp_path, caplog):
                             progress=False)
     assert written["results"] == [registry.result_path(tmp_path, "4c")]
     assert "reproduce (smoke, figures 4c) finished" in caplog.text
+
+
+def _data(path: Path) -> dict:
+    """A result file without its ``meta`` (which holds dates and seconds)."""
+    data = json.loads(path.read_text())
+    del data["meta"]
+    return data
+
+
+def test_runners_in_worker_processes_write_what_one_process_writes(tmp_path):
+    one = reproduce("smoke", "4c,2a", results_dir=tmp_path / "one", device="cpu", notebooks=False, progress=False,
+                    threads=1)
+    two = reproduce("smoke", "4c,2a", results_dir=tmp_path / "two", device="cpu", notebooks=False, progress=False,
+                    threads=1, jobs=2)
+    assert [p.relative_to(tmp_path / "two") for p in two["results"]] == [
+        p.relative_to(tmp_path / "one") for p in one["results"]]  # the same files, in the papers' order
+    assert len(one["results"]) == 2
+    for a, b in zip(one["results"], two["results"]):
+        assert _data(a) == _data(b), a.name
+
+
+def test_a_failing_runner_lets_the_others_finish_and_is_named(tmp_path):
+    (tmp_path / "icassp2023").mkdir()
+    (tmp_path / "icassp2023" / "Figure 4").write_text("a file where the complexity runner's folder goes")
+    with pytest.raises(RuntimeError, match="run_complexity") as err:
+        reproduce("smoke", "4c,sfvq2d", results_dir=tmp_path, device="cpu", notebooks=False, progress=False,
+                  threads=1, jobs=2)
+    assert "run_interspeech" not in str(err.value)
+    assert registry.result_path(tmp_path, "sfvq2d").is_file()  # the other runner's file is written
+
+
+def test_expected_seconds_reads_the_recorded_compute_of_the_preset(tmp_path):
+    groups = registry.runner_groups("1,2a,2b,4c")
+    quick = expected_seconds(REPO / "Results", "quick", groups)
+    assert len(quick) == 3 and all(s is not None and s > 0 for s in quick[:2])
+    assert quick[1] == pytest.approx(timing.figure_costs(REPO / "Results", "2a,2b").compute_seconds)
+    assert expected_seconds(REPO / "Results", "smoke", groups) == [None, None, None]  # another preset
+    assert expected_seconds(tmp_path, "quick", groups) == [None, None, None]  # no files
+
+
+def test_jobs_must_be_a_positive_integer(tmp_path):
+    for jobs in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="jobs"):
+            reproduce("smoke", "4c", results_dir=tmp_path, notebooks=False, jobs=jobs)
+    assert not any(tmp_path.iterdir())
 
 
 def test_resolve_device():

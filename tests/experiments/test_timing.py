@@ -148,3 +148,14 @@ def test_the_committed_results_of_record_all_say_their_cost():
     assert [f.figure for f in costs.figures] == list(registry.figure_ids())
     assert costs.compute_seconds > 0 and costs.presets == ("quick",)
     assert costs.compute_seconds < sum(f.compute_seconds for f in costs.figures)  # shared runs counted once
+
+
+def test_longest_first_wall_is_the_greedy_schedule_of_the_longest_first():
+    assert timing.longest_first_wall([], 2) == 0.0
+    assert timing.longest_first_wall([5, 4, 3, 3, 3], 2) == 10.0  # {5, 3} and {4, 3, 3}
+    assert timing.longest_first_wall([5, 4, 3], 1) == 12.0
+    assert timing.longest_first_wall([5, 4, 3], 8) == 5.0
+    with pytest.raises(ValueError, match="jobs"):
+        timing.longest_first_wall([1.0], 0)
+    with pytest.raises(ValueError, match="seconds"):
+        timing.longest_first_wall([1.0, -2.0], 2)

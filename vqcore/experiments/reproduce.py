@@ -6,22 +6,34 @@
 ``results_dir``, then executes the figures' notebooks with papermill (``run_experiment=False``,
 so a notebook only plots what was just written), saving the executed copies under
 ``executed_dir`` (default ``_build/executed``).
+
+With ``jobs=N`` (``--jobs N``) the runners run in ``N`` worker processes at once, each with
+``threads`` torch threads (default: the CPU's cores divided among the workers). The runners are
+independent (each writes its own files; runs that two runners could share are claimed through the
+run caches' locks), so the files are those of one process, in the same order. The runners whose
+files of this preset are already under ``results_dir`` start in the order of their recorded compute
+seconds, longest first (runners with no such record before them), so that the longest does not
+start last. The workers show no progress bars (they would overwrite each other); each runner's
+start and end are logged instead.
 """
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 import torch
 
-from . import registry
+from . import registry, timing
 from .common import PRESET_NAMES, resolve_device
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["repository_root", "reproduce", "run_notebooks", "run_experiments"]
+__all__ = ["expected_seconds", "repository_root", "reproduce", "run_notebooks", "run_experiments"]
 
 
 def repository_root() -> Path:
@@ -58,21 +70,70 @@ def run_notebooks(names: Sequence[str], results_dir: str | Path, executed_dir: s
 
 
 def run_experiments(figures: Sequence[str], preset: str, results_dir: str | Path, device: str | torch.device, *,
-                    progress: bool = True) -> list[Path]:
+                    progress: bool = True, jobs: int = 1, threads: int | None = None) -> list[Path]:
     """Call the runner of each group of ``figures`` (:func:`~vqcore.experiments.registry.runner_groups`:
-    the runners in the papers' order) with the one runner signature; returns every file written."""
-    written: list[Path] = []
-    for runner, chosen in registry.runner_groups(figures):
-        logger.info("figures %s: %s", ",".join(chosen), runner)
-        run = registry.load_runner(runner)
-        written += run(chosen, preset, results_dir, str(device), progress=progress)
+    the runners in the papers' order) with the one runner signature; returns every file written, in
+    that order. ``jobs`` > 1: that many worker processes with ``threads`` torch threads each (see
+    the module's docstring); a runner that fails lets the others finish, then a
+    :class:`RuntimeError` names every runner that failed."""
+    groups = registry.runner_groups(figures)
+    if jobs == 1 or len(groups) == 1:
+        written: list[Path] = []
+        for runner, chosen in groups:
+            logger.info("figures %s: %s", ",".join(chosen), runner)
+            run = registry.load_runner(runner)
+            written += run(chosen, preset, results_dir, str(device), progress=progress)
+        return written
+    expected = expected_seconds(results_dir, preset, groups)
+    order = sorted(range(len(groups)), key=lambda i: (expected[i] is not None, -(expected[i] or 0.0), i))
+    per_worker = threads if threads is not None else max(1, (os.cpu_count() or 1) // jobs)
+    logger.info("%d runners in %d processes of %d torch thread(s) each, in the order %s", len(groups), jobs,
+                per_worker, ", ".join(groups[i][0].split(":")[1] for i in order))
+    futures: dict[int, Future] = {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for i in order:
+            runner, chosen = groups[i]
+            futures[i] = pool.submit(_run_group, runner, chosen, preset, str(results_dir), str(device), per_worker,
+                                     logging.getLogger("vqcore").getEffectiveLevel())
+    failed = [(groups[i][0], futures[i].exception()) for i in range(len(groups)) if futures[i].exception()]
+    if failed:
+        raise RuntimeError("runners failed (the others finished and wrote their files): "
+                           + "; ".join(f"{runner}: {type(err).__name__}: {err}" for runner, err in failed))
+    return [path for i in range(len(groups)) for path in futures[i].result()]
+
+
+def _run_group(runner: str, figures: list[str], preset: str, results_dir: str, device: str, threads: int,
+               log_level: int) -> list[Path]:
+    """One runner in a worker process of :func:`run_experiments` (no progress bars)."""
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    logger.info("figures %s: %s started", ",".join(figures), runner)
+    written = registry.load_runner(runner)(figures, preset, results_dir, device, progress=False)
+    logger.info("figures %s: %s finished in %.1f s", ",".join(figures), runner, time.perf_counter() - start)
     return written
+
+
+def expected_seconds(results_dir: str | Path, preset: str,
+                     groups: Sequence[tuple[str, Sequence[str]]]) -> list[float | None]:
+    """Per runner group ``(runner, figures)``: the compute seconds its result files under
+    ``results_dir`` record (:func:`~vqcore.experiments.timing.figure_costs`, shared runs counted
+    once), or None when a file is missing, unreadable or of another preset."""
+    out: list[float | None] = []
+    for _, figs in groups:
+        try:
+            costs = timing.figure_costs(results_dir, figs)
+        except (ValueError, OSError):
+            out.append(None)
+            continue
+        out.append(costs.compute_seconds if costs.presets == (preset,) else None)
+    return out
 
 
 def reproduce(preset: str = "quick", figures: str | Iterable[str] | None = None,
               results_dir: str | Path = "Results", device: str = "auto", notebooks: bool = True,
               executed_dir: str | Path = "_build/executed", threads: int | None = None,
-              progress: bool = True) -> dict[str, list[Path]]:
+              progress: bool = True, jobs: int = 1) -> dict[str, list[Path]]:
     """Run the experiments of ``figures`` at ``preset``, then (``notebooks``) execute their notebooks.
 
     Args:
@@ -83,9 +144,11 @@ def reproduce(preset: str = "quick", figures: str | Iterable[str] | None = None,
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
         notebooks: execute the figure notebooks afterwards.
         executed_dir: where the executed notebooks go.
-        threads: ``torch.set_num_threads`` for this process (None: torch's default). On a shared,
-            busy CPU one thread is often much faster than two.
-        progress: show progress bars.
+        threads: ``torch.set_num_threads`` for this process, or for each worker with ``jobs`` > 1
+            (None: torch's default; with workers, the cores divided among them). On a shared, busy
+            CPU one thread is often much faster than two.
+        progress: show progress bars (not in the workers).
+        jobs: the runners run in this many processes at once (see the module's docstring).
     Returns:
         ``{"results": [...], "notebooks": [...]}``, the files written.
     """
@@ -97,10 +160,12 @@ def reproduce(preset: str = "quick", figures: str | Iterable[str] | None = None,
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         torch.set_num_threads(int(threads))
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
     dev = resolve_device(device)
     start = time.perf_counter()
-    written: dict[str, list[Path]] = {"results": run_experiments(figs, name, results_dir, dev, progress=progress),
-                                      "notebooks": []}
+    results = run_experiments(figs, name, results_dir, dev, progress=progress, jobs=jobs, threads=threads)
+    written: dict[str, list[Path]] = {"results": results, "notebooks": []}
     logger.info("experiments done in %.1f s: %d result files", time.perf_counter() - start, len(written["results"]))
     if notebooks:
         written["notebooks"] = run_notebooks([registry.figure(f).notebook for f in figs], results_dir, executed_dir,

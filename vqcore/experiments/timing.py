@@ -43,6 +43,7 @@ from ..io import results
 from . import registry
 
 __all__ = ["COMPUTE_KEYS", "WALL_KEY", "Costs", "FigureCost", "FileCost", "costs_markdown", "count_runs", "figure_costs",
+           "longest_first_wall",
            "file_cost"]
 
 #: the meta keys of the compute seconds, in the order they are looked for
@@ -239,6 +240,27 @@ def figure_costs(results_dir: str | os.PathLike, figures: str | Iterable[str] | 
                  runs=sum(r for r, _ in sets.values()), compute_seconds=sum(s for _, s in sets.values()),
                  wall_seconds=sum(calls.values()), presets=tuple(dict.fromkeys(f.preset for f in every)),
                  devices=tuple(dict.fromkeys(f.device for f in every)))
+
+
+def longest_first_wall(seconds: Iterable[float], jobs: int) -> float:
+    """The wall seconds of independent tasks of ``seconds`` run by ``jobs`` workers, each task
+    started, longest first, on the first worker to become free (``reproduce --jobs``' order).
+    Never below the longest task nor below the sum divided by ``jobs``.
+
+    >>> longest_first_wall([30, 10, 10, 10], 2)
+    30.0
+    >>> longest_first_wall([3, 3, 2, 2, 2], 2)
+    7.0
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    free = [0.0] * jobs
+    for s in sorted((float(s) for s in seconds), reverse=True):
+        if not s >= 0:
+            raise ValueError(f"seconds must be >= 0, got {s}")
+        i = min(range(jobs), key=free.__getitem__)
+        free[i] += s
+    return max(free)
 
 
 def _minutes(seconds: float) -> str:
