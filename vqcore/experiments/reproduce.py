@@ -94,7 +94,7 @@ def run_experiments(figures: Sequence[str], preset: str, results_dir: str | Path
         for i in order:
             runner, chosen = groups[i]
             futures[i] = pool.submit(_run_group, runner, chosen, preset, str(results_dir), str(device), per_worker,
-                                     logging.getLogger("vqcore").getEffectiveLevel())
+                                     _log_levels())
     failed = [(groups[i][0], futures[i].exception()) for i in range(len(groups)) if futures[i].exception()]
     if failed:
         raise RuntimeError("runners failed (the others finished and wrote their files): "
@@ -102,10 +102,22 @@ def run_experiments(figures: Sequence[str], preset: str, results_dir: str | Path
     return [path for i in range(len(groups)) for path in futures[i].result()]
 
 
+def _log_levels() -> dict[str, int]:
+    """The levels set in this process: the root logger's and every named logger's that has one."""
+    levels = {name: lg.level for name, lg in logging.root.manager.loggerDict.items()
+              if isinstance(lg, logging.Logger) and lg.level != logging.NOTSET}
+    return {"": logging.getLogger().getEffectiveLevel(), **levels}
+
+
 def _run_group(runner: str, figures: list[str], preset: str, results_dir: str, device: str, threads: int,
-               log_level: int) -> list[Path]:
-    """One runner in a worker process of :func:`run_experiments` (no progress bars)."""
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
+               log_levels: dict[str, int]) -> list[Path]:
+    """One runner in a worker process of :func:`run_experiments` (no progress bars), logging at the
+    caller's levels ``log_levels`` (:func:`_log_levels`)."""
+    logging.basicConfig(level=log_levels.get("", logging.WARNING),
+                        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
+    for name, level in log_levels.items():
+        if name:
+            logging.getLogger(name).setLevel(level)
     torch.set_num_threads(threads)
     start = time.perf_counter()
     logger.info("figures %s: %s started", ",".join(figures), runner)

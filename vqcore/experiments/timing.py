@@ -43,8 +43,7 @@ from ..io import results
 from . import registry
 
 __all__ = ["COMPUTE_KEYS", "WALL_KEY", "Costs", "FigureCost", "FileCost", "costs_markdown", "count_runs", "figure_costs",
-           "longest_first_wall",
-           "file_cost"]
+           "file_cost", "longest_first_wall"]
 
 #: the meta keys of the compute seconds, in the order they are looked for
 COMPUTE_KEYS = ("compute_seconds", "compute_s")
