@@ -2,7 +2,8 @@
 
 One module per quantizer family (:mod:`.vq`, :mod:`.residual`, :mod:`.additive`,
 :mod:`.product`, :mod:`.space_filling`) on the shared :mod:`.base`; the searches they use
-(:mod:`.nearest`, :mod:`.beam_search`); the gradient estimators (:mod:`.estimators`), codebook
+(:mod:`.nearest`, :mod:`.beam_search`, and :mod:`.beam_search_native`, the same beam search in C,
+built on first use); the gradient estimators (:mod:`.estimators`), codebook
 replacement (:mod:`.replacement`), bit packing (:mod:`.packing`), save/load
 (:mod:`.serialization`) and input checks (:mod:`.checks`). :mod:`.registry` maps names to
 classes and builds a quantizer from a method name and a bit budget; everything above this

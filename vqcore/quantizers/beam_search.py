@@ -43,6 +43,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from . import beam_search_native
+
 #: rows of one matrix product of the inner products: about this many elements in the
 #: ``(rows, beam, M*K)`` increments (the chunk size of the searches before chunks grew larger
 #: than one product, so the scores, hence the codes, are those of those searches)
@@ -237,6 +239,11 @@ def _beam_search_chunk(x: torch.Tensor, tables: SearchTables, table: torch.Tenso
         torch.addmm(tables.norms, x[i:i + block], tables.flat_books.T, alpha=-2.0, out=lin[i:i + block])
     if m_count == 1:
         return lin.argmin(-1, keepdim=True)
+    if not relative:  # the same search in C, where it is built (float32 on a CPU): the same codes
+        codes = beam_search_native.beam_search(lin, (x * x).sum(-1), table[:tables.gram_rows], tables.hashes,
+                                               m_count, k_size, beam_width, ordered)
+        if codes is not None:
+            return codes
     sizes = _block_sizes(k_size)
     vec = torch.arange(n, device=device)
     # Per partial tuple (n_beam per vector, "global" index t = vector * n_beam + beam):
