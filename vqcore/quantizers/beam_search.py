@@ -28,6 +28,10 @@ equal scores may differ):
   chunks, larger than one block, score every vector exactly as one-block chunks do;
 - the Gram blocks depend on the codebooks only: :class:`SearchTables` holds them for reuse
   (:class:`~vqcore.AdditiveVQ` keeps one while its codebooks stay the same).
+- for float32 vectors on a CPU the steps after the inner products run in C
+  (:mod:`.beam_search_native`, where a compiler has built it): the same tables and float
+  additions, one vector at a time with a short list of its best tuples, several times faster than
+  the torch kernels below; only the order of exactly equal scores may differ.
 
 Rows far larger than the codewords (``||x|| ~ 1e7 ||c||`` in float32) would lose the codewords'
 terms to the rounding of ``||x||^2``; they are searched in float64 with scores relative to
