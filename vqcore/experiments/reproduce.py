@@ -90,12 +90,14 @@ def run_experiments(figures: Sequence[str], preset: str, results_dir: str | Path
     logger.info("%d runners in %d processes of %d torch thread(s) each, in the order %s", len(groups), jobs,
                 per_worker, ", ".join(groups[i][0].split(":")[1] for i in order))
     futures: dict[int, Future] = {}
+    levels = _log_levels()
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         for i in order:
             runner, chosen = groups[i]
             futures[i] = pool.submit(_run_group, runner, chosen, preset, str(results_dir), str(device), per_worker,
-                                     _log_levels())
-    failed = [(groups[i][0], futures[i].exception()) for i in range(len(groups)) if futures[i].exception()]
+                                     levels)
+    errors = [futures[i].exception() for i in range(len(groups))]
+    failed = [(groups[i][0], err) for i, err in enumerate(errors) if err is not None]
     if failed:
         raise RuntimeError("runners failed (the others finished and wrote their files): "
                            + "; ".join(f"{runner}: {type(err).__name__}: {err}" for runner, err in failed))

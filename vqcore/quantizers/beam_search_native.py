@@ -90,6 +90,8 @@ def _build(compiler: str, target: Path) -> None:
 def _load() -> ctypes.CDLL | None:
     if os.environ.get("VQCORE_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
+    if "lib" in _state:  # loaded (or found missing) already: no lock on the search's path
+        return _state["lib"]  # type: ignore[return-value]
     with _lock:
         if "lib" in _state:
             return _state["lib"]  # type: ignore[return-value]
