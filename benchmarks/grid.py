@@ -116,12 +116,12 @@ def point_jobs(faiss: Any, rq: Any, books: torch.Tensor, x: torch.Tensor, beam: 
     """The timed jobs of one (K, beam) point on the test vectors ``x``, and a decoder per job key."""
     k, bits = books.shape[1], int(np.log2(books.shape[1]))
     x_np = x.numpy()
-    avq = vqcore.AdditiveVQ(DIM, STAGES, bits, beam_width=beam).eval()
+    avq = vqcore.AdditiveVQ(DIM, STAGES, bits, beam_width=beam, ordered_track=False).eval()
     avq_ordered = vqcore.AdditiveVQ(DIM, STAGES, bits, beam_width=beam, ordered_track=True).eval()
     for q in (avq, avq_ordered):
         q.codebooks.data.copy_(books)
     n, batch = x.shape[0], sizes.batch
-    jobs = [Job(AVQ, "vqcore", f"AdditiveVQ(64, 4, {bits}, beam_width={beam}).encode",
+    jobs = [Job(AVQ, "vqcore", f"AdditiveVQ(64, 4, {bits}, beam_width={beam}, ordered_track=False).encode",
                 batched(avq.encode, x, batch), n, "cpu"),
             Job(AVQ_ORDERED, "vqcore", f"AdditiveVQ(64, 4, {bits}, beam_width={beam}, ordered_track=True).encode",
                 batched(avq_ordered.encode, x, batch), n, "cpu"),

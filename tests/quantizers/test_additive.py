@@ -36,3 +36,23 @@ def test_avq_ordered_track_option_is_kept_and_checked(tmp_path, gen):
     assert vqcore.load(tmp_path / "avq.safetensors").ordered_track is True
     with pytest.raises(ValueError, match="ordered_track"):
         vqcore.AdditiveVQ(6, stages=3, bits_per_stage=2, ordered_track="yes")
+
+
+def test_avq_searches_with_the_ordered_track_by_default(gen):
+    """The default is never worse than a fixed-order beam search on the same codebooks."""
+    q = vqcore.AdditiveVQ(6, stages=3, bits_per_stage=2, beam_width=1)
+    assert q.ordered_track is True and q.config()["ordered_track"] is True
+    x = torch.randn(300, 6, generator=gen(5))
+    stage = torch.arange(3)
+    books = q.codebooks.detach()
+
+    def err(codes):
+        return ((books[stage, codes].sum(1) - x) ** 2).sum(-1)
+
+    free = additive_beam_search(x, books, 1, ordered=False)
+    codes = q.encode(x)
+    assert torch.equal(codes, additive_beam_search(x, books, 1, ordered=True))
+    assert (err(codes) <= err(free)).all()
+    residual = vqcore.ResidualVQ(6, 3, 2)
+    residual.codebooks.data.copy_(books)
+    assert (err(codes) <= err(residual.encode(x)) + 1e-5).all()  # beam 1 in fixed order: the greedy RVQ

@@ -110,3 +110,46 @@ def test_the_library_is_built_into_the_cache_folder_atomically(monkeypatch, tmp_
     assert native.available()
     built = list((tmp_path / "cache").iterdir())
     assert [p.name for p in built] == [native.library_path(compiler).name]  # no temporary file left
+
+
+def _scores_with_ties_and_specials(gen: torch.Generator, rows: int, size: int) -> torch.Tensor:
+    s = torch.randn(rows, size, generator=gen).round()  # many exactly equal scores
+    pick = torch.rand(rows, size, generator=gen)
+    s[pick < 0.02] = float("nan")
+    s[(pick > 0.3) & (pick < 0.35)] = float("-inf")
+    s[(pick > 0.5) & (pick < 0.55)] = -0.0
+    s[::7] = float("inf")
+    return s
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 8, 15, 16, 17, 33, 64, 1000])
+def test_the_c_argmin_gives_torch_argmin_indices(size):
+    if not native.available():
+        pytest.skip("the C search is not built here")
+    gen = torch.Generator().manual_seed(size)
+    for s in (torch.randn(200, size, generator=gen), _scores_with_ties_and_specials(gen, 200, size)):
+        assert torch.equal(native.argmin_rows(s), s.argmin(-1))
+
+
+def test_the_c_argmin_does_not_apply_to_other_inputs(monkeypatch):
+    s = torch.randn(10, 6)
+    assert native.argmin_rows(s.double()) is None
+    assert native.argmin_rows(s.t()) is None  # not contiguous
+    assert native.argmin_rows(s[None]) is None  # not 2-D
+    monkeypatch.setenv("VQCORE_NATIVE", "0")
+    assert native.argmin_rows(s) is None
+
+
+def test_the_nearest_codeword_search_gives_the_same_codes_in_c_and_in_torch(monkeypatch):
+    """VQ, RVQ and PVQ encode through vqcore.quantizers.nearest, whose argmin runs in C on a CPU."""
+    import vqcore
+    if not native.available():
+        pytest.skip("the C search is not built here")
+    torch.manual_seed(4)
+    quantizers = [vqcore.VQ(8, 7), vqcore.ResidualVQ(8, 3, 5), vqcore.ProductVQ(8, 2, 4)]
+    x = torch.randn(3000, 8)
+    x[5] = quantizers[0].codebooks[0, 3]  # an exact hit
+    with_c = [q.encode(x) for q in quantizers]
+    monkeypatch.setenv("VQCORE_NATIVE", "0")
+    for q, codes in zip(quantizers, with_c):
+        assert torch.equal(codes, q.encode(x)), type(q).__name__

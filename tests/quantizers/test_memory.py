@@ -46,6 +46,28 @@ def test_chunked_codes_equal_one_search(monkeypatch: pytest.MonkeyPatch):
         assert torch.equal(nearest(x, books), whole), bound
 
 
+def test_scores_written_into_a_scratch_give_the_same_codes(monkeypatch: pytest.MonkeyPatch):
+    gen = torch.Generator().manual_seed(2)
+    books = torch.randn(37, 5, generator=gen)
+    x = torch.randn(500, 5, generator=gen)
+    scratch = nearest_module.scores_scratch(x, books)
+    assert scratch.numel() == 500 * 37
+    assert torch.equal(nearest(x, books, scratch=scratch), nearest(x, books))
+    assert torch.equal(nearest(x[:100], books, scratch=scratch), nearest(x[:100], books))  # a larger one serves
+    monkeypatch.setattr(nearest_module, "MAX_SCORE_ELEMENTS", 37 * 64)  # chunks of 64 rows share it
+    small = nearest_module.scores_scratch(x, books)
+    assert small.numel() == 64 * 37
+    assert torch.equal(nearest(x, books, scratch=small), nearest(x, books))
+
+
+@pytest.mark.parametrize("bad", [torch.empty(10), torch.empty(500 * 37, dtype=torch.float64),
+                                 torch.empty(500 * 37 * 2)[::2]])
+def test_a_scratch_that_cannot_hold_the_scores_is_refused(bad: torch.Tensor):
+    books, x = torch.randn(37, 5), torch.randn(500, 5)
+    with pytest.raises(ValueError, match="scratch must be a contiguous torch.float32 tensor .* 18500 elements"):
+        nearest(x, books, scratch=bad)
+
+
 def test_batched_codebooks_chunk_over_rows_then_stages(monkeypatch: pytest.MonkeyPatch):
     gen = torch.Generator().manual_seed(1)
     books = torch.randn(3, 16, 4, generator=gen)

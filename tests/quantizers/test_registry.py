@@ -66,6 +66,8 @@ def test_build_quantizer_passes_beam_options_to_avq_only():
     avq = build_quantizer("AVQ", 8, 6, stages=2, beam_width=3, ordered_track=True)
     assert (avq.beam_width, avq.ordered_track) == (3, True)
     assert build_quantizer("avq", 8, 6, stages=2).config()["beam_width"] == 16  # the default
+    assert build_quantizer("avq", 8, 6, stages=2).ordered_track is True  # as AdditiveVQ's default
+    assert build_quantizer("avq", 8, 6, stages=2, ordered_track=False).ordered_track is False
     for method, stages in (("VQ", 1), ("RVQ", 2), ("PVQ", 2), ("SFVQ", 1)):
         q = build_quantizer(method, 8, 6, stages=stages, beam_width=3, ordered_track=True)
         assert "beam_width" not in q.config() and "ordered_track" not in q.config()

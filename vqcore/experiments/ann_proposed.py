@@ -74,7 +74,8 @@ def run_proposed(method: str, seed: int, p: AnnPreset, learn: np.ndarray, base: 
         codewords replaced, the final loss, the training and encoding seconds and the warm start.
     """
     torch.manual_seed(seed)
-    q = build_quantizer(method, learn.shape[1], p.code_bits, stages=p.stages, beam_width=p.beam_width).to(device)
+    q = build_quantizer(method, learn.shape[1], p.code_bits, stages=p.stages, beam_width=p.beam_width,
+                        ordered_track=False).to(device)  # AVQ: the paper's free-order search
     data = torch.as_tensor(learn, device=device)
     warm_start = method == "AVQ" and warm is not None
     t0 = time.perf_counter()

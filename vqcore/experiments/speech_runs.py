@@ -92,7 +92,7 @@ def train_codec(key: SpeechRunKey, preset: SpeechPreset, data: SpeechData, devic
     given = None
     if options:
         given = {f"b{b}": build_quantizer(key.method, SUBVECTOR_DIM, b * STAGES, stages=STAGES,
-                                          beam_width=preset.beam_width, **options)
+                                          beam_width=preset.beam_width, ordered_track=False, **options)
                  for b in bit_allocation(key.bitrate).groups}
     codec = SpeechCodec(key.bitrate, key.method.lower(), quantizers=given, beam_width=preset.beam_width,
                         noise_fill=preset.noise_fill, compand=preset.compand,

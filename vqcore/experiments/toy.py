@@ -251,7 +251,8 @@ def train_and_evaluate(key: RunKey, preset: ToyPreset, train: torch.Tensor | Sou
     (initialisation, batches, replacement) are seeded from ``key.run_seed``.
     """
     torch.manual_seed(key.run_seed)
-    q = build_quantizer(key.method, key.dim, key.bits, stages=preset.stages, beam_width=preset.beam_width).to(device)
+    q = build_quantizer(key.method, key.dim, key.bits, stages=preset.stages, beam_width=preset.beam_width,
+                        ordered_track=False).to(device)  # AVQ: the paper's free-order search
     if init_from is not None:
         if init_from.codebooks.shape != q.codebooks.shape:
             raise ValueError(f"init_from has codebooks {tuple(init_from.codebooks.shape)}, "

@@ -13,7 +13,7 @@ __all__ = ["cost_table", "plot_encode_cost"]
 #: the grid's method keys drawn, with their label and line style
 METHODS = {
     "vqcore.AdditiveVQ": ("vqcore AVQ, free order", {"linestyle": "-", "marker": "o"}),
-    "vqcore.AdditiveVQ.ordered_track": ("vqcore AVQ, ordered track", {"linestyle": "-.", "marker": "s"}),
+    "vqcore.AdditiveVQ.ordered_track": ("vqcore AVQ, ordered track (the default)", {"linestyle": "-.", "marker": "s"}),
     "faiss.ResidualQuantizer": ("faiss RQ", {"linestyle": "--", "marker": "^"}),
 }
 

@@ -273,3 +273,54 @@ done:
     free(items);
     return rc;
 }
+
+/* The index of the smallest score of each of n rows of K (K >= 1), as torch.argmin(-1) gives it:
+ * the first NaN of a row that has one, else the first index of the row's minimum. The nearest
+ * codeword's search (vqcore/quantizers/nearest.py) calls it on torch's scores. */
+void vqcore_argmin_rows_f32(int64_t n, int32_t K, const float *scores, int64_t *out) {
+    for (int64_t i = 0; i < n; i++) {
+        const float *row = scores + i * (int64_t)K;
+        float best = row[0];
+        int at = 0, nan = isnan(row[0]), k = 1;
+#ifdef __AVX2__
+        if (K >= 16) {
+            /* per lane: the smallest value so far and its first index (strictly smaller replaces) */
+            __m256 mv = _mm256_loadu_ps(row), un = _mm256_cmp_ps(mv, mv, _CMP_UNORD_Q);
+            __m256i mi = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), idx = mi;
+            const __m256i step = _mm256_set1_epi32(8);
+            for (k = 8; k + 8 <= K; k += 8) {
+                __m256 v = _mm256_loadu_ps(row + k);
+                idx = _mm256_add_epi32(idx, step);
+                un = _mm256_or_ps(un, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+                __m256 lt = _mm256_cmp_ps(v, mv, _CMP_LT_OQ);
+                mv = _mm256_blendv_ps(mv, v, lt);
+                mi = _mm256_blendv_epi8(mi, idx, _mm256_castps_si256(lt));
+            }
+            float v[8];
+            int32_t vi[8];
+            _mm256_storeu_ps(v, mv);
+            _mm256_storeu_si256((__m256i *)vi, mi);
+            nan = _mm256_movemask_ps(un) != 0;
+            best = v[0];
+            at = vi[0];
+            for (int j = 1; j < 8; j++)
+                if (v[j] < best || (v[j] == best && vi[j] < at)) {
+                    best = v[j];
+                    at = vi[j];
+                }
+        }
+#endif
+        for (; k < K; k++) {
+            nan |= isnan(row[k]);
+            if (row[k] < best) {
+                best = row[k];
+                at = k;
+            }
+        }
+        if (nan) {
+            at = 0;
+            while (!isnan(row[at])) at++;
+        }
+        out[i] = at;
+    }
+}

@@ -1,6 +1,7 @@
 """The C beam search (``beam_search_native.c``): built on first use with the system's C compiler,
 loaded with :mod:`ctypes`, used by :func:`vqcore.quantizers.beam_search.additive_beam_search` for
-float32 vectors on a CPU.
+float32 vectors on a CPU. The same library holds the row argmin (:func:`argmin_rows`) of the
+nearest-codeword search (:func:`vqcore.quantizers.nearest.nearest`: VQ, RVQ, PVQ, SFVQ).
 
 It runs the same search on the same tables as the torch code (the linear blocks from torch's
 matrix product, the Gram blocks, the set hashes), with every score the same float addition in the
@@ -32,9 +33,11 @@ from pathlib import Path
 
 import torch
 
+from .checks import _is_compiling
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["SOURCE", "available", "beam_search", "library_path"]
+__all__ = ["SOURCE", "argmin_rows", "available", "beam_search", "library_path"]
 
 #: the C source
 SOURCE = Path(__file__).with_name("beam_search_native.c")
@@ -110,6 +113,9 @@ def _load() -> ctypes.CDLL | None:
                 fn.restype = ctypes.c_int
                 fn.argtypes = [ctypes.c_int64, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32,
                                ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+                rows = lib.vqcore_argmin_rows_f32
+                rows.restype = None
+                rows.argtypes = [ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p]
             except (OSError, subprocess.SubprocessError, AttributeError) as err:
                 detail = getattr(err, "stderr", None) or err
                 logger.warning("the C beam search could not be built or loaded (%s): the beam search runs in torch",
@@ -148,3 +154,22 @@ def beam_search(lin: torch.Tensor, sq_norms: torch.Tensor, gram: torch.Tensor, h
     rc = lib.vqcore_beam_search_f32(n, num_stages, codebook_size, beam_width, int(ordered), lin.data_ptr(),
                                     sq_norms.data_ptr(), gram.data_ptr(), hashes.data_ptr(), codes.data_ptr())
     return codes if rc == 0 else None
+
+
+def argmin_rows(scores: torch.Tensor) -> torch.Tensor | None:
+    """``scores.argmin(-1)`` of a contiguous float32 CPU ``(n, K)`` tensor (``K >= 1``), in C: the same
+    indices (the first NaN of a row that has one, else the first index of its minimum), in one
+    thread, several times faster than torch's kernel (sharing the rows among threads gained
+    nothing on the 2-core machine: the reads are bound by memory). None where it does not apply
+    (off or not built, another dtype, device or layout, or inside ``torch.compile``): the caller
+    runs torch's then.
+    """
+    if (scores.dim() != 2 or scores.shape[1] < 1 or scores.device.type != "cpu" or scores.dtype != torch.float32
+            or not scores.is_contiguous() or _is_compiling()):
+        return None
+    lib = _load()
+    if lib is None:
+        return None
+    out = torch.empty(scores.shape[0], dtype=torch.int64)
+    lib.vqcore_argmin_rows_f32(scores.shape[0], scores.shape[1], scores.data_ptr(), out.data_ptr())
+    return out

@@ -42,7 +42,7 @@ def quantizer_class(name: str) -> type[Quantizer]:
 
 
 def build_quantizer(method: str, dim: int, bits: int, *, stages: int = 1, beam_width: int = 16,
-                    ordered_track: bool = False, **options: Any) -> Quantizer:
+                    ordered_track: bool = True, **options: Any) -> Quantizer:
     """A fresh quantizer of ``method`` for ``dim``-dimensional vectors at ``bits`` bits per vector.
 
     Args:
@@ -50,8 +50,8 @@ def build_quantizer(method: str, dim: int, bits: int, *, stages: int = 1, beam_w
         dim: vector dimension.
         bits: bits per vector, split evenly over the ``stages`` codebooks of RVQ, AVQ and PVQ
             (``bits`` must be divisible by ``stages``); VQ and SFVQ have one codebook (``stages=1``).
-        beam_width, ordered_track: AVQ's beam search (:class:`AdditiveVQ`); the other methods
-            have no beam and do not use them.
+        beam_width, ordered_track: AVQ's beam search (:class:`AdditiveVQ`, the same defaults);
+            the other methods have no beam and do not use them.
         options: further constructor arguments (``estimator``, ``beta``, ``init_std``, ...).
 
     >>> q = build_quantizer("RVQ", dim=8, bits=12, stages=3)   # 3 codebooks of 2**4 entries

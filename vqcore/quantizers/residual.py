@@ -8,7 +8,7 @@ import torch
 from .checks import MAX_CODEBOOK_VALUES, check_bits_per_codebook, check_positive_int
 from .base import Quantizer
 from .estimators import COMMON, DEFAULT_DIVEQ_NOISE_STD
-from .nearest import nearest
+from .nearest import nearest, scores_scratch
 
 
 class ResidualVQ(Quantizer):
@@ -47,13 +47,14 @@ class ResidualVQ(Quantizer):
                 "init_std": self.init_std, "diveq_noise_std": self.diveq_noise_std}
 
     def _encode_flat(self, x: torch.Tensor) -> torch.Tensor:
-        books = self._codebooks_as(x.dtype)
-        residual = x.clone()
+        books = self._codebooks_as(x.dtype).detach()  # codes carry no gradient
+        residual = x.detach().clone()
         codes = torch.empty(x.shape[0], self.num_stages, dtype=torch.long, device=x.device)
+        scratch = scores_scratch(residual, books[0])
         for m in range(self.num_stages):
-            idx = nearest(residual, books[m])
+            idx = nearest(residual, books[m], scratch=scratch)
             codes[:, m] = idx
-            residual -= books[m][idx]
+            residual -= books[m].index_select(0, idx)
         return codes
 
     def _decode_flat(self, codes: torch.Tensor) -> torch.Tensor:

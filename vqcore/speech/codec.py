@@ -192,7 +192,8 @@ class SpeechCodec(nn.Module):
             key = f"b{b}"
             q = given.pop(key, None)
             if q is None:
-                q = build_quantizer(self.method, SUBVECTOR_DIM, b * STAGES, stages=STAGES, beam_width=beam_width)
+                q = build_quantizer(self.method, SUBVECTOR_DIM, b * STAGES, stages=STAGES, beam_width=beam_width,
+                                    ordered_track=False)  # AVQ: the paper's free-order search
             if q.dim != SUBVECTOR_DIM or q.num_stages != STAGES or q.bits_per_stage != b:
                 raise ValueError(f"quantizer {key} must have dim {SUBVECTOR_DIM}, {STAGES} stages and {b} bits per "
                                  f"stage; got dim {q.dim}, {q.num_stages} stages, {q.bits_per_stage} bits")
