@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,11 +103,71 @@ def jupyter_book_executable() -> Path:
     return exe
 
 
+def _needs_book(item: pytest.Item) -> bool:
+    return "book_build" in getattr(item, "fixturenames", ()) or item.get_closest_marker("book_build") is not None
+
+
+class _BackgroundBuild:
+    """One ``jupyter-book build`` started as soon as the tests are collected, while the tests that do
+    not need it run (its kernels on one thread, so that the two do not oversubscribe the cores)."""
+
+    def __init__(self, repo_root: Path) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="vqcore-book-"))
+        self.out = self.root / "book"
+        self.source = fresh_checkout(repo_root, self.root / "checkout")
+        cmd = [str(jupyter_book_executable()), "build", str(self.source), "--path-output", str(self.out), "-W",
+               "--keep-going"]
+        self.log_path = self.root / "build.log"
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        self.start = time.monotonic()
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(cmd, cwd=self.source, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def result(self) -> BookBuild:
+        """Wait for the build (within :data:`BOOK_BUILD_TIMEOUT_S` of its start) and return it."""
+        try:
+            code = self.proc.wait(timeout=max(1.0, self.start + BOOK_BUILD_TIMEOUT_S - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            code = -1
+        log = self.log_path.read_text(encoding="utf-8", errors="replace")
+        if code == -1:
+            log = f"timed out after {BOOK_BUILD_TIMEOUT_S} s\n{log}"
+        return BookBuild(self.out / "_build" / "html", code, log, time.monotonic() - self.start, self.source)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+_BUILD_KEY = pytest.StashKey[_BackgroundBuild]()
+
+
+@pytest.hookimpl(trylast=True)  # after -m/-k deselection
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that read the book build run last, and the build starts now, beside the other tests."""
+    book = [item for item in items if _needs_book(item)]
+    if not book or config.option.collectonly:
+        return
+    items[:] = [item for item in items if not _needs_book(item)] + book
+    if len(book) < len(items):  # something to run beside the build
+        build = _BackgroundBuild(REPO_ROOT)
+        config.stash[_BUILD_KEY] = build
+        config.add_cleanup(build.close)
+
+
 @pytest.fixture(scope="session")
-def book_build(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> BookBuild:
+def book_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> BookBuild:
     """Build the book once per session, warnings as errors, from a fresh checkout of the repository
     (:func:`fresh_checkout`: what a clone holds, uncommitted work included, and none of the ignored
-    caches, run records or build outputs of this one), into a temporary folder."""
+    caches, run records or build outputs of this one), into a temporary folder: the build started
+    in the background at collection when other tests run too, else one here."""
+    background = request.config.stash.get(_BUILD_KEY, None)
+    if background is not None:
+        return background.result()
     out = tmp_path_factory.mktemp("book")
     source = fresh_checkout(repo_root, tmp_path_factory.mktemp("checkout"))
     cmd = [str(jupyter_book_executable()), "build", str(source), "--path-output", str(out), "-W", "--keep-going"]

@@ -256,8 +256,13 @@ def _network(text: str) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("command", [pytest.param(c, id=c.places[0], marks=[pytest.mark.slow] if _is_slow(c.text) else [])
-                                     for c in COMMANDS])
+def _marks(text: str) -> list[pytest.MarkDecorator]:
+    """slow commands are marked slow; ``make book`` reads the session's book build (conftest.py)."""
+    return ([pytest.mark.slow] if _is_slow(text) else []) + ([pytest.mark.book_build] if text.startswith("make book")
+                                                            else [])
+
+
+@pytest.mark.parametrize("command", [pytest.param(c, id=c.places[0], marks=_marks(c.text)) for c in COMMANDS])
 def test_command_runs_as_printed(command: Command, tmp_path: Path, request: pytest.FixtureRequest):
     text = smoke(command.text)
     if (reason := _network(text)) is not None:
