@@ -107,18 +107,18 @@ def _needs_book(item: pytest.Item) -> bool:
     return "book_build" in getattr(item, "fixturenames", ()) or item.get_closest_marker("book_build") is not None
 
 
-class _BackgroundBuild:
-    """One ``jupyter-book build`` started as soon as the tests are collected, while the tests that do
-    not need it run (its kernels on one thread, so that the two do not oversubscribe the cores)."""
+class _BookBuilder:
+    """One ``jupyter-book build`` of a fresh checkout (:func:`fresh_checkout`) into ``root``, started at
+    once; :meth:`result` waits for it. ``single_thread``: its kernels on one thread, for a build
+    that runs beside other tests, so that the two do not oversubscribe the cores."""
 
-    def __init__(self, repo_root: Path) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="vqcore-book-"))
-        self.out = self.root / "book"
-        self.source = fresh_checkout(repo_root, self.root / "checkout")
+    def __init__(self, repo_root: Path, root: Path, single_thread: bool) -> None:
+        self.out = root / "book"
+        self.source = fresh_checkout(repo_root, root / "checkout")
         cmd = [str(jupyter_book_executable()), "build", str(self.source), "--path-output", str(self.out), "-W",
                "--keep-going"]
-        self.log_path = self.root / "build.log"
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        self.log_path = root / "build.log"
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if single_thread else None
         self.start = time.monotonic()
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(cmd, cwd=self.source, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -136,14 +136,13 @@ class _BackgroundBuild:
             log = f"timed out after {BOOK_BUILD_TIMEOUT_S} s\n{log}"
         return BookBuild(self.out / "_build" / "html", code, log, time.monotonic() - self.start, self.source)
 
-    def close(self) -> None:
+    def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
-_BUILD_KEY = pytest.StashKey[_BackgroundBuild]()
+_BUILD_KEY = pytest.StashKey[_BookBuilder]()
 
 
 @pytest.hookimpl(trylast=True)  # after -m/-k deselection
@@ -154,9 +153,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     items[:] = [item for item in items if not _needs_book(item)] + book
     if len(book) < len(items):  # something to run beside the build
-        build = _BackgroundBuild(REPO_ROOT)
+        root = Path(tempfile.mkdtemp(prefix="vqcore-book-"))
+        config.add_cleanup(lambda: shutil.rmtree(root, ignore_errors=True))
+        build = _BookBuilder(REPO_ROOT, root, single_thread=True)
         config.stash[_BUILD_KEY] = build
-        config.add_cleanup(build.close)
+        config.add_cleanup(build.stop)
 
 
 @pytest.fixture(scope="session")
@@ -168,18 +169,9 @@ def book_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     background = request.config.stash.get(_BUILD_KEY, None)
     if background is not None:
         return background.result()
-    out = tmp_path_factory.mktemp("book")
-    source = fresh_checkout(repo_root, tmp_path_factory.mktemp("checkout"))
-    cmd = [str(jupyter_book_executable()), "build", str(source), "--path-output", str(out), "-W", "--keep-going"]
-    start = time.monotonic()
-    try:
-        proc = subprocess.run(cmd, cwd=source, capture_output=True, text=True, timeout=BOOK_BUILD_TIMEOUT_S)
-    except subprocess.TimeoutExpired as exc:
-        log = (exc.stdout or "") if isinstance(exc.stdout, str) else ""
-        return BookBuild(out / "_build" / "html", -1, f"timed out after {BOOK_BUILD_TIMEOUT_S} s\n{log}",
-                         time.monotonic() - start, source)
-    return BookBuild(out / "_build" / "html", proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start,
-                     source)
+    build = _BookBuilder(repo_root, tmp_path_factory.mktemp("book-build"), single_thread=False)
+    request.config.add_cleanup(build.stop)
+    return build.result()
 
 
 @pytest.fixture(scope="session")

@@ -73,11 +73,16 @@ def _argmin(scores: torch.Tensor) -> torch.Tensor:
     return scores.argmin(-1) if found is None else found.view(scores.shape[:-1])
 
 
+def _chunk_rows(scores_per_row: int) -> int:
+    """Rows of ``x`` searched at once: at most :data:`MAX_SCORE_ELEMENTS` scores (at least one row)."""
+    return max(1, MAX_SCORE_ELEMENTS // scores_per_row)
+
+
 def _argmin_chunked(x: torch.Tensor, codebook: torch.Tensor, norms: torch.Tensor,
                     scratch: torch.Tensor | None = None) -> torch.Tensor:
     """Argmin of :func:`_scores` over rows of ``x`` in chunks of at most :data:`MAX_SCORE_ELEMENTS` scores."""
     n = x.shape[-2]
-    rows = max(1, MAX_SCORE_ELEMENTS // norms.numel())
+    rows = _chunk_rows(norms.numel())
     if rows >= n:
         return _argmin(_scores(x, codebook, norms, scratch))
     codes = torch.empty(x.shape[:-1], dtype=torch.long, device=x.device)
@@ -116,12 +121,12 @@ def nearest(x: torch.Tensor, codebook: torch.Tensor, *, scratch: torch.Tensor | 
 def scores_scratch(x: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     """A ``scratch`` for :func:`nearest` of ``x`` ``(N, d)`` against codebooks of ``codebook``'s size ``(K, d)``."""
     dtype = _common_dtype(x, codebook)
-    rows = min(x.shape[0], max(1, MAX_SCORE_ELEMENTS // max(1, codebook.shape[0])))
-    return torch.empty(rows * codebook.shape[0], dtype=dtype, device=x.device)
+    return torch.empty(min(x.shape[0], _chunk_rows(max(1, codebook.shape[0]))) * codebook.shape[0], dtype=dtype,
+                       device=x.device)
 
 
 def _check_scratch(scratch: torch.Tensor, x: torch.Tensor, norms: torch.Tensor) -> None:
-    need = min(x.shape[-2], max(1, MAX_SCORE_ELEMENTS // norms.numel())) * norms.shape[-1]
+    need = min(x.shape[-2], _chunk_rows(norms.numel())) * norms.shape[-1]
     if (scratch.dtype != x.dtype or scratch.device != x.device or not scratch.is_contiguous()
             or scratch.numel() < need):
         raise ValueError(f"scratch must be a contiguous {x.dtype} tensor on {x.device} with at least {need} "
