@@ -1,10 +1,11 @@
-"""nsvq1's codecs with and without the shared initialisation, side by side in one process.
+"""The speech experiment's RVQ codec trained per estimator, with and without the shared initialisation,
+side by side in one process.
 
     python -m benchmarks.shared_init                  # 24.4 kbps, STE then NSVQ, quick preset, 1 thread
     python -m benchmarks.shared_init --rate 8 --methods STE,NSVQ,DiVeQ
 
-The NSVQ paper's speech figure trains one codec per (estimator, bitrate) with the same seed, so
-every estimator's quantizers start from the same ``init_from_data``. Both ways train the codecs
+Training one codec per (estimator, bitrate) with the same seed, every estimator's quantizers start
+from the same ``init_from_data``. Both ways train the codecs
 of ``--methods`` in turn (:func:`vqcore.experiments.speech_runs.train_codec`, the preset's
 recipe): once each on its own, once inside :func:`vqcore.training.shared_initialisation`. The
 script checks that the trained codecs are equal tensor for tensor and prints the training seconds
@@ -19,14 +20,14 @@ from contextlib import nullcontext
 
 import torch
 
-from vqcore.experiments import nsvq2022_speech as ns
 from vqcore.experiments.nsvq2022_presets import METHODS, get_speech_preset
+from vqcore.experiments.speech_presets import SpeechRunKey
 from vqcore.experiments.speech_runs import SpeechData, train_codec
 from vqcore.training import shared_initialisation
 
 
-def _train(key: ns.NSVQSpeechKey, preset, data: SpeechData) -> tuple[dict[str, torch.Tensor], float]:
-    method = METHODS[key.label]
+def _train(label: str, key: SpeechRunKey, preset, data: SpeechData) -> tuple[dict[str, torch.Tensor], float]:
+    method = METHODS[label]
     recipe = preset if method.replace else dataclasses.replace(preset, replace_every=0)
     start = time.perf_counter()
     codec, _ = train_codec(key, recipe, data, torch.device("cpu"),
@@ -44,16 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     preset = get_speech_preset(args.preset)
     data = SpeechData(preset, None, False)
-    keys = [ns.NSVQSpeechKey(m, args.rate, 0, preset.quantizer) for m in args.methods.split(",")]
+    labels = args.methods.split(",")
+    key = SpeechRunKey("RVQ", args.rate, 0)
     results = {}
     for shared in (False, True):
         with shared_initialisation() if shared else nullcontext():
-            results[shared] = [_train(key, preset, data) for key in keys]
-    for key, (alone, t_alone), (together, t_shared) in zip(keys, results[False], results[True]):
+            results[shared] = [_train(label, key, preset, data) for label in labels]
+    for label, (alone, t_alone), (together, t_shared) in zip(labels, results[False], results[True]):
         same = alone.keys() == together.keys() and all(torch.equal(alone[k], together[k]) for k in alone)
-        print(f"{key.name}: train {t_alone:.1f} s alone, {t_shared:.1f} s shared; identical codec: {same}")
+        print(f"{label} {key.name}: train {t_alone:.1f} s alone, {t_shared:.1f} s shared; identical codec: {same}")
         if not same:
-            raise AssertionError(f"{key.name}: the shared initialisation changed the codec")
+            raise AssertionError(f"{label} {key.name}: the shared initialisation changed the codec")
     return 0
 
 

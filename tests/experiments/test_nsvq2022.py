@@ -75,7 +75,7 @@ def test_resume_recomputes_nothing(smoke_run, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("a stored run was recomputed")
 
-    monkeypatch.setattr(nsvq2022_speech, "train_codec", fail)
+    monkeypatch.setattr(nsvq2022_speech, "train_model", fail)
     monkeypatch.setattr(image_training, "train_model", fail)  # the autoencoder's and every run's training
     again = _run_both(root)
     assert again == written

@@ -3,8 +3,9 @@ estimators beside its own: :class:`EstimatorMethod` (a curve: its label, estimat
 codebook replacement runs), the speech presets (Figure 1, :data:`SPEECH_PRESETS`) and the image
 presets (Figure 3, :data:`IMAGE_PRESETS`), each at the ``smoke``, ``quick`` and ``paper`` scales.
 
-The speech presets extend :class:`~vqcore.experiments.speech_presets.SpeechPreset` (the codec of
-the ICASSP 2023 speech experiment, its RVQ quantizers) and the image presets
+The speech presets extend :class:`~vqcore.experiments.speech_presets.SpeechPreset` (its corpus,
+training budget and schedule) with the speech VQ-VAE's settings
+(:class:`~vqcore.models.speech_vqvae.SpeechVQVAE`: one VQ codebook) and the image presets
 :class:`~vqcore.experiments.image_presets.ImagePreset` (the image VQ-VAE, here with one VQ
 codebook: ``stages = 1``); both add the methods, the DiVeQ noise and the codebook-usage log.
 """
@@ -46,7 +47,7 @@ METHODS: dict[str, EstimatorMethod] = {m.label: m for m in (
     EstimatorMethod("DiVeQ-detach", "diveq_detach", True),
     EstimatorMethod("Rotation", "rotation", True),
 )}
-#: the curves of Figure 1 (the paper's STE and NSVQ first); every speech run uses the codec's recipe,
+#: the curves of Figure 1 (the paper's STE and NSVQ first); every speech run uses the same recipe,
 #: codebook replacement included, so only the estimator differs
 SPEECH_METHODS: tuple[str, ...] = ("STE", "NSVQ", "DiVeQ", "DiVeQ-detach", "Rotation")
 #: the curves of Figure 3 (the paper's four first)
@@ -71,23 +72,45 @@ class _UsageFields:
 
 @dataclass(frozen=True, kw_only=True)
 class NSVQSpeechPreset(_UsageFields, SpeechPreset):
-    """:class:`SpeechPreset` with the curves of Figure 1 (``methods``, labels of :data:`METHODS`).
-    Every codec is the ICASSP codec with its 4-stage RVQ quantizers (``quantizer``), trained by the
-    same recipe; only the estimator changes."""
+    """:class:`SpeechPreset` with the curves of Figure 1 (``methods``, labels of :data:`METHODS`) and
+    the speech VQ-VAE of every codec (:class:`~vqcore.models.speech_vqvae.SpeechVQVAE`, one VQ
+    codebook): ``codebook_bits`` per latent vector, ``latent_dim``, ``hidden`` units, the
+    perceptual weighting's ``knee_hz``; its codebook starts from the encoder's latents of
+    ``init_frames`` random training frames, and replacement discards entries chosen in fewer than
+    ``discard_threshold`` of the batches. Every codec is trained end to end by the same recipe
+    (``steps``, ``batch_size``, ``lr``, the schedule fields); only the estimator changes."""
 
     methods: tuple[str, ...] = SPEECH_METHODS
-    quantizer: str = "RVQ"
+    codebook_bits: int = 8
+    latent_dim: int = 8
+    hidden: int = 256
+    knee_hz: float | None = 300.0
+    init_frames: int = 512
+    discard_threshold: float = 0.01
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_methods(self.methods, SPEECH_METHODS)
         _common_checks(self)
+        for name in ("codebook_bits", "latent_dim", "hidden", "init_frames"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not 0 <= self.discard_threshold < 1:
+            raise ValueError(f"discard_threshold must be in [0, 1), got {self.discard_threshold!r}")
+
+    def model_settings(self) -> dict[str, Any]:
+        """The constructor arguments of every codec's :class:`~vqcore.models.speech_vqvae.SpeechVQVAE`
+        besides its bitrate and estimator."""
+        return {"codebook_bits": self.codebook_bits, "latent_dim": self.latent_dim, "hidden": self.hidden,
+                "knee_hz": self.knee_hz, "compand": self.compand}
 
     def run_settings(self, method: str) -> dict[str, Any]:
         """What determines one codec of ``method`` besides its key (JSON-ready)."""
-        return {**self.training_settings(self.quantizer), **METHODS[method].settings(),
+        return {**self.training_settings("VQ"), **METHODS[method].settings(), **self.model_settings(),
                 "diveq_noise_std": self.diveq_noise_std, "usage_every": self.usage_every,
-                "dead_window": self.dead_window, "quantizer": self.quantizer}
+                "dead_window": self.dead_window, "init_frames": self.init_frames,
+                "discard_threshold": self.discard_threshold, "codec": "SpeechVQVAE"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,21 +148,21 @@ _BITS = (6, 7, 8, 9, 10, 11)
 
 SPEECH_PRESETS: dict[str, NSVQSpeechPreset] = {
     "smoke": NSVQSpeechPreset(
-        name="smoke", corpus="smoke", bitrates=(8.0,), seeds=(0,), steps=6, batch_size=64, lr=1e-2,
-        finetune_fraction=0.5, finetune_lr_factor=0.1, replace_every=2, replace_until=0.9, beam_width=2,
-        max_test_items=1, usage_every=2, dead_window=2,
+        name="smoke", corpus="smoke", bitrates=(8.0,), seeds=(0,), steps=6, batch_size=64, lr=2e-3,
+        finetune_fraction=0.5, finetune_lr_factor=0.1, replace_every=2, replace_until=0.9, beam_width=1,
+        max_test_items=1, usage_every=2, dead_window=2, hidden=32, init_frames=64,
         notes="pipeline check only: one rate, a few steps on the smoke corpus; the numbers mean nothing"),
     "quick": NSVQSpeechPreset(
-        name="quick", corpus="quick", bitrates=_RATES, seeds=(0,), steps=400, batch_size=256, lr=1e-2,
-        finetune_fraction=0.2, finetune_lr_factor=0.1, replace_every=50, replace_until=0.9, beam_width=8,
+        name="quick", corpus="quick", bitrates=_RATES, seeds=(0,), steps=2000, batch_size=128, lr=2e-3,
+        finetune_fraction=0.2, finetune_lr_factor=0.1, replace_every=50, replace_until=0.9, beam_width=1,
         max_test_items=15, usage_every=20, dead_window=50,
-        notes="minutes on a busy 2-core CPU with one torch thread: the paper's 6 rates, one seed, 400 Adam steps "
-              "per quantizer (the ICASSP quick preset has 1000), 15 of the 30 test utterances"),
+        notes="half an hour on one CPU thread: the paper's 6 rates, one seed, 2000 end-to-end Adam steps of 128 "
+              "frames per codec, 256 hidden units, 15 of the 30 test utterances"),
     "paper": NSVQSpeechPreset(
         name="paper", corpus="paper", bitrates=_RATES, seeds=(0, 1, 2), steps=20000, batch_size=256, lr=1e-3,
-        finetune_fraction=0.1, finetune_lr_factor=0.1, replace_every=1000, replace_until=0.9, beam_width=16,
-        usage_every=200, dead_window=1000,
-        notes="the ICASSP paper preset's training scale for every estimator; a GPU is recommended"),
+        finetune_fraction=0.1, finetune_lr_factor=0.1, replace_every=1000, replace_until=0.9, beam_width=1,
+        usage_every=200, dead_window=1000, hidden=512, init_frames=4096,
+        notes="20000 end-to-end steps of 256 frames per codec, 512 hidden units, 3 seeds; a GPU is recommended"),
 }
 
 _IMAGE_COMMON: dict[str, Any] = dict(stages=1, test_fraction=0.2, replace_until=0.8, finetune_lr_factor=0.1,

@@ -1,28 +1,32 @@
-"""The NSVQ paper's Figure 1 (Vali & Bäckström, IEEE Access 2022) with our speech codec: PESQ,
-STOI and pSNR against bitrate for every gradient estimator.
+"""The NSVQ paper's Figure 1 (Vali & Bäckström, IEEE Access 2022) with our speech VQ-VAE: PESQ, STOI
+and pSNR against bitrate for every gradient estimator.
 
-Every codec is the ICASSP 2023 speech codec (:class:`~vqcore.speech.codec.SpeechCodec`: MDCT
-frames, 48 envelope bits, 20 sub-vectors coded by 4-stage RVQ quantizers), trained by the same
-recipe (:func:`~vqcore.experiments.speech_runs.train_codec`: :func:`vqcore.training.fit_quantizer`,
-codebooks from the data, codebook replacement, a final phase at a tenth of the learning rate)
-and scored through its bitstream (:func:`~vqcore.experiments.speech_runs.evaluate`, STOI
-included). Only the quantizers' estimator changes between the curves: the paper's STE and NSVQ,
-then DiVeQ, DiVeQ-detach and the rotation trick (:data:`~vqcore.experiments.nsvq2022_presets.SPEECH_METHODS`).
-All estimators of one (bitrate, seed) start from the same seed, hence the same initial codebooks
-and batches; the codebooks' initialisation from the data is computed once for them all
-(:func:`vqcore.training.shared_initialisation`: the same values as computing it for each).
+Every codec is a :class:`~vqcore.models.speech_vqvae.SpeechVQVAE`: the envelope layer of the
+ICASSP codec (48 bits per frame), then a learned encoder, **one VQ codebook** of
+``2 ** codebook_bits`` entries for the ``L`` latent vectors of a frame (``L`` from the bitrate), and
+a learned decoder, trained end to end on the perceptually weighted spectral error
+(:func:`~vqcore.experiments.autoencoder_training.train_model`) and scored through its bitstream
+(:func:`~vqcore.experiments.speech_runs.evaluate`, STOI included). Only the quantizer's estimator
+changes between the curves: the paper's STE and NSVQ, then DiVeQ, DiVeQ-detach and the rotation
+trick (:data:`~vqcore.experiments.nsvq2022_presets.SPEECH_METHODS`); STE and the rotation trick
+add their codebook and commitment loss. All estimators of one (bitrate, seed) start from the same
+seed, hence the same weights, initial codebook (from the encoder's latents of random training
+frames) and batches.
+
+(The ICASSP codec, :class:`~vqcore.speech.codec.SpeechCodec`, fits its quantizers alone to the
+spectra; there every estimator gives the codebooks the same gradient, so it cannot compare them.)
 
 A file's ``Mean (m)`` and ``Quantile Low/High (m)`` are the mean and the ``preset.quantiles`` over
 every (test utterance, seed) pair, as in the ICASSP speech figure. Codebook usage over training
-(:class:`~vqcore.experiments.nsvq2022_usage.UsageMonitor`, per quantizer of every codec) goes to
+(:class:`~vqcore.experiments.nsvq2022_usage.UsageMonitor`) goes to
 ``Results/nsvq2022/Figure 1/usage.json``.
 
-**Resumable**: every finished codec is stored in a :class:`~vqcore.experiments.run_cache.RunCache`
-under ``<results_dir>/.runs/nsvq2022_speech/<preset>/`` and reused while its settings match.
+**Resumable**: every finished codec (record and weights) is stored in a
+:class:`~vqcore.experiments.run_cache.RunCache` under
+``<results_dir>/.runs/nsvq2022_speech/<preset>/`` and reused while its settings match.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
@@ -36,16 +40,16 @@ import torch
 from tqdm.auto import tqdm
 
 from ..io import result_meta, results
-from ..speech.allocation import STAGES, bit_allocation
-from ..training import shared_initialisation
+from ..models.speech_vqvae import SpeechVQVAE
 from . import registry
+from .autoencoder_training import train_model
 from .common import parse_figures, resolve_device, run_seeds, stable_seed
 from .nsvq2022_presets import METHODS, NSVQSpeechPreset, get_speech_preset
 from .nsvq2022_usage import USAGE_FILE, UsageMonitor, usage_result
 from .run_cache import RunCache
 from .speech_coding import PESQ_DEFINITION, PSNR_DEFINITION
 from .speech_presets import bitrate_label
-from .speech_runs import SpeechData, bitrate_bands, evaluate, store_run, stored_record, train_codec
+from .speech_runs import RECORD_FIELDS, SpeechData, bitrate_bands, evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +57,11 @@ __all__ = ["FIGURES", "RUN_FORMAT", "NSVQSpeechKey", "planned_runs", "run_nsvq20
 
 #: the figures this module makes (from :mod:`vqcore.experiments.registry`)
 FIGURES: tuple[str, ...] = registry.figure_ids(f"{__name__}:run_nsvq2022_speech")
-RUN_FORMAT = "vqcore-nsvq2022-speech-run/1"
+RUN_FORMAT = "vqcore-nsvq2022-speech-run/2"
 STOI_DEFINITION = "STOI (Taal et al. 2011) at 16 kHz, `pystoi` package (vqcore.speech.metrics.stoi)"
 #: per result file (its stem): the metric's definition and its field in a run's record
 _METRICS = {"PESQ": (PESQ_DEFINITION, "pesq"), "STOI": (STOI_DEFINITION, "stoi"), "pSNR": (PSNR_DEFINITION, "psnr")}
-_FIELDS = {"stoi": [float], "usage": dict}
+_FIELDS = {**RECORD_FIELDS, "stoi": [float], "usage": dict}
 
 
 @dataclass(frozen=True, order=True)
@@ -67,7 +71,11 @@ class NSVQSpeechKey:
     label: str
     bitrate: float
     seed: int
-    method: str = "RVQ"
+
+    @property
+    def method(self) -> str:
+        """The quantizer: one VQ codebook."""
+        return "VQ"
 
     @property
     def name(self) -> str:
@@ -83,38 +91,50 @@ class NSVQSpeechKey:
 def planned_runs(preset: str | NSVQSpeechPreset, seeds: Sequence[int] | None = None) -> list[NSVQSpeechKey]:
     """Every codec of the figure: per seed and bitrate, each method."""
     p = get_speech_preset(preset)
-    return [NSVQSpeechKey(m, float(r), int(s), p.quantizer) for s in run_seeds(p, seeds) for r in p.bitrates
+    return [NSVQSpeechKey(m, float(r), int(s)) for s in run_seeds(p, seeds) for r in p.bitrates
             for m in p.methods]
 
 
+def build_codec(key: NSVQSpeechKey, preset: NSVQSpeechPreset) -> SpeechVQVAE:
+    """The untrained codec of ``key`` (its weights drawn from the global random state)."""
+    return SpeechVQVAE(key.bitrate, estimator=METHODS[key.label].estimator, diveq_noise_std=preset.diveq_noise_std,
+                       **preset.model_settings())
+
+
+def _expected(key: NSVQSpeechKey, preset: NSVQSpeechPreset) -> dict[str, torch.Tensor]:
+    """Meta tensors of a stored codec of ``key`` (names, shapes, dtypes), built without touching the RNG."""
+    with torch.random.fork_rng(devices=[]):
+        state = build_codec(key, preset).state_dict()
+    return {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in state.items()}
+
+
 def _train_and_score(key: NSVQSpeechKey, preset: NSVQSpeechPreset, data: SpeechData,
-                     device: torch.device) -> tuple[dict[str, Any], Any]:
-    """Train the codec of ``key`` with its estimator (usage logged per quantizer) and score it."""
+                     device: torch.device) -> tuple[dict[str, Any], SpeechVQVAE]:
+    """Train the codec of ``key`` end to end with its estimator (usage logged) and score it."""
     method = METHODS[key.label]
-    recipe = preset if method.replace else dataclasses.replace(preset, replace_every=0)
-    monitors = {f"b{b}": UsageMonitor(STAGES, 2 ** b, preset.usage_every, preset.dead_window)
-                for b in bit_allocation(key.bitrate).groups}
+    torch.manual_seed(key.run_seed)
+    gen = torch.Generator().manual_seed(key.run_seed + 1)
+    codec = build_codec(key, preset).to(device)
+    frames = codec.training_frames(data.train_sub.reshape(data.train_frames, -1))
+    pick = torch.randperm(frames.shape[0], generator=gen)[:preset.init_frames]
+    with torch.no_grad():
+        codec.quantizer.init_from_data(codec.encode_latents(frames[pick].to(device)).reshape(-1, preset.latent_dim),
+                                       generator=gen)
+    monitor = UsageMonitor(1, 2 ** preset.codebook_bits, preset.usage_every, preset.dead_window)
     start = time.perf_counter()
-    codec, logs = train_codec(key, recipe, data, device, options={"estimator": method.estimator,
-                                                                  "diveq_noise_std": preset.diveq_noise_std},
-                              monitors=monitors)
+    log = train_model(codec, frames, preset.steps, preset.batch_size, preset.lr, key.run_seed + 2, preset,
+                      replace=method.replace, aux_loss=True, monitor=monitor)
     train_s = time.perf_counter() - start
+    codec.eval()
     start = time.perf_counter()
     scores = evaluate(codec, data, with_stoi=True)
     record = {**scores, "test_items": [it.id for it in data.test_items], "train_seconds": round(train_s, 3),
-              "eval_seconds": round(time.perf_counter() - start, 3), "quantizers": logs,
-              "usage": {name: mon.as_dict() for name, mon in monitors.items()},
-              "estimator": method.estimator, "replace": method.replace, "device": str(device),
-              "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+              "eval_seconds": round(time.perf_counter() - start, 3), "final_train_loss": log["final_train_loss"],
+              "replaced": log["replaced"], "loss_every_10": log["loss_every_10"],
+              "latents_per_frame": codec.latents, "bits_per_frame": codec.bits_per_frame,
+              "usage": {"VQ": monitor.as_dict()}, "estimator": method.estimator, "replace": method.replace,
+              "device": str(device), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     return record, codec
-
-
-def _stored(cache: RunCache, key: NSVQSpeechKey, settings: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The stored record of ``key`` (codec loading, with STOI and usage), or None."""
-    record = stored_record(cache, key, settings)
-    if record is None or cache.get(key, settings, fields=_FIELDS) is None or len(record["stoi"]) != len(record["pesq"]):
-        return None
-    return record
 
 
 def _records(preset: NSVQSpeechPreset, keys: Sequence[NSVQSpeechKey], data: SpeechData, cache: RunCache,
@@ -122,26 +142,26 @@ def _records(preset: NSVQSpeechPreset, keys: Sequence[NSVQSpeechKey], data: Spee
     """The record of every run in ``keys``: stored, or trained, scored and stored now."""
     records: dict[NSVQSpeechKey, dict[str, Any]] = {}
     bar = tqdm(keys, desc=f"nsvq2022 speech ({preset.name})", disable=not progress, unit="codec")
-    with shared_initialisation():  # the estimators of one (bitrate, seed) share their initialisation
-        for key in bar:
-            bar.set_postfix_str(key.name)
-            records[key] = _record(key, preset, data, cache, device)
+    for key in bar:
+        bar.set_postfix_str(key.name)
+        records[key] = _record(key, preset, data, cache, device)
     bar.close()
     return records
 
 
 def _record(key: NSVQSpeechKey, preset: NSVQSpeechPreset, data: SpeechData, cache: RunCache,
             device: torch.device) -> dict[str, Any]:
-    """The record of ``key``: stored, or trained, scored and stored now."""
-    settings = preset.run_settings(key.label)
+    """The record of ``key``: stored, or trained, scored and stored now (weights with the record)."""
+    settings = {"key": {"label": key.label, "bitrate": key.bitrate, "seed": key.seed}, **preset.run_settings(key.label)}
     with cache.claim(key):
-        record = _stored(cache, key, settings)
-        if record is None:
-            record, codec = _train_and_score(key, preset, data, device)
-            store_run(cache, key, settings, record, codec)
-            logger.info("%s: PESQ %.3f, STOI %.3f, pSNR %.2f dB (train %.1f s, test %.1f s)", key.name,
-                        np.mean(record["pesq"]), np.mean(record["stoi"]), np.mean(record["psnr"]),
-                        record["train_seconds"], record["eval_seconds"])
+        stored = cache.get_stored(key, settings, fields=_FIELDS, like=_expected(key, preset), only=True)
+        if stored is not None and len(stored[0]["pesq"]) == len(stored[0]["stoi"]) == len(data.test_items):
+            return stored[0]
+        record, codec = _train_and_score(key, preset, data, device)
+        cache.put_tensors(key, settings, record, {k: v.detach().cpu() for k, v in codec.state_dict().items()})
+    logger.info("%s: PESQ %.3f, STOI %.3f, pSNR %.2f dB (train %.1f s, test %.1f s)", key.name,
+                np.mean(record["pesq"]), np.mean(record["stoi"]), np.mean(record["psnr"]),
+                record["train_seconds"], record["eval_seconds"])
     return record
 
 
@@ -149,19 +169,23 @@ def _meta(metric: str, preset: NSVQSpeechPreset, seeds: Sequence[int], records: 
           device: torch.device, data: SpeechData, wall: float) -> dict[str, Any]:
     """The ``meta`` of the result file of ``metric``."""
     compute = sum(r["train_seconds"] + r["eval_seconds"] for r in records.values())
-    methods = {m: {**METHODS[m].settings(), "quantizer": f"{preset.quantizer}, {STAGES} stages per sub-vector group"}
-               for m in preset.methods}
+    methods = {m: METHODS[m].settings() for m in preset.methods}
     return result_meta.make_meta(
         preset.name, seeds, device, quantiles=preset.quantiles,
         over=f"(test utterance, seed) pairs: {len(data.test_items)} held-out utterances x {len(seeds)} seed(s)",
         figure="1", paper="nsvq2022", data=data.describe(), metric_definition=_METRICS[metric][0],
-        codec=("the ICASSP 2023 speech codec (vqcore.speech.codec.SpeechCodec) with its 4-stage RVQ quantizers, "
-               "evaluated through the packed bitstream"),
+        codec=("the speech VQ-VAE (vqcore.models.speech_vqvae.SpeechVQVAE): the ICASSP codec's 48 envelope bits "
+               f"per frame, an MLP encoder ({preset.hidden} hidden units), one VQ codebook of 2^{preset.codebook_bits} "
+               f"entries for the {preset.latent_dim}-d latent vectors of a frame (14 to 74 per frame from 8 to 32 "
+               f"kbit/s), an MLP decoder; perceptual weighting knee at {preset.knee_hz} Hz; evaluated through the "
+               "packed bitstream"),
         methods=methods, diveq_noise_std=preset.diveq_noise_std,
-        training=("every estimator with the same recipe (vqcore.experiments.speech_runs.train_codec: Adam, "
-                  "codebooks from the data, codebook replacement, final phase at lr x "
-                  f"{preset.finetune_lr_factor}); the same seed, hence initial codebooks and batches, for every "
-                  "estimator at one bitrate and seed"),
+        training=(f"every estimator with the same recipe: {preset.steps} end-to-end Adam steps of {preset.batch_size} "
+                  f"frames at lr {preset.lr} (last {preset.finetune_fraction:.0%} at x{preset.finetune_lr_factor}) "
+                  "on the weighted spectral MSE plus the quantizer's loss (STE, rotation), codebook from the "
+                  f"encoder's latents of {preset.init_frames} frames, replacement every {preset.replace_every} "
+                  "steps; the same seed, hence weights, codebook and batches, for every estimator at one bitrate "
+                  "and seed"),
         usage_file=USAGE_FILE, settings=preset.as_dict(), compute_seconds=round(compute, 3),
         wall_time_s=round(wall, 3))
 
@@ -171,7 +195,7 @@ def _assemble(metric: str, preset: NSVQSpeechPreset, seeds: Sequence[int], recor
     """The result file of ``metric``: per method, the band over (test utterance, seed) at every bitrate."""
     field = _METRICS[metric][1]
     series = bitrate_bands(preset.methods, preset.bitrates, seeds,
-                           lambda m, r, s: records[NSVQSpeechKey(m, r, s, preset.quantizer)][field], preset.quantiles)
+                           lambda m, r, s: records[NSVQSpeechKey(m, r, s)][field], preset.quantiles)
     return results.ResultFile(metric=metric, x_key="Sampling Rate", x=[bitrate_label(r) for r in preset.bitrates],
                               series=series, meta=_meta(metric, preset, seeds, records, device, data, wall))
 

@@ -1,7 +1,7 @@
 """Codebook usage over training, and the files both NSVQ-paper figures share.
 
 :class:`UsageMonitor` is the ``monitor`` of :func:`vqcore.training.fit_quantizer` and
-:func:`~vqcore.experiments.image_training.train_model`: it sees the codes of every training step
+:func:`~vqcore.experiments.autoencoder_training.train_model`: it sees the codes of every training step
 and, every ``every`` steps, logs per codebook the perplexity of the codes chosen in those steps
 and the dead entries, those not chosen in any of the last ``window`` steps (none before step
 ``window``). :func:`usage_result` makes the companion file of a figure (``usage.json``, beside its

@@ -51,7 +51,6 @@ Example::
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -60,7 +59,6 @@ import torch
 from torch import nn
 
 from ..quantizers.base import Quantizer
-from ..quantizers.packing import pack_codes, packed_size, unpack_codes
 from ..quantizers.registry import build_quantizer
 from ..training import fit_quantizer
 from .allocation import (
@@ -79,47 +77,15 @@ from .allocation import (
     bit_allocation,
     bit_allocation_markdown,
 )
-from .mdct import MDCT
+from .envelope import POWERS, SHAPE_LEVELS_DB, EnvelopeCodec, check_power, compress, expand
 
-# the frame layout and the bit allocation live in vqcore.speech.allocation; the codec's users
-# find them here too
+# the frame layout and the bit allocation live in vqcore.speech.allocation, the envelope in
+# vqcore.speech.envelope; the codec's users find them here too
 __all__ = ["METHODS", "POWERS", "SHAPE_LEVELS_DB", "SpeechCodec", "check_power", "compress", "expand", "sharpen"]
 
-GAIN_MIN_DB = -84.0
-GAIN_STEP_DB = 1.5
-#: band level relative to the frame gain (the loudest band), one per 3-bit shape index
-SHAPE_LEVELS_DB: tuple[float, ...] = (0.0, -4.0, -8.0, -12.0, -17.0, -23.0, -30.0, -40.0)
 NOISE_FILL_SEED = 0x5EED
 
 METHODS = ("avq", "rvq", "pvq")
-
-assert len(SHAPE_LEVELS_DB) == 2 ** SHAPE_BITS
-
-
-def _as_audio(audio: Any) -> torch.Tensor:
-    """1-D float64 tensor in [-1, 1] from a numpy array / tensor (int16 is scaled by 1/32768)."""
-    if isinstance(audio, torch.Tensor):
-        t = audio.detach().cpu()
-    else:
-        t = torch.as_tensor(np.asarray(audio))
-    if t.dtype == torch.int16:
-        t = t.to(torch.float64) / 32768.0
-    t = t.to(torch.float64)
-    if t.dim() != 1 or t.numel() == 0:
-        raise ValueError(f"audio must be a non-empty 1-D signal, got shape {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError("audio contains NaN or inf")
-    return t
-
-
-def compress(y: torch.Tensor, power: float) -> torch.Tensor:
-    """``sign(y) |y|^power`` elementwise (any shape; ``power`` 1: ``y`` itself)."""
-    return y if power == 1.0 else y.sign() * y.abs().pow(power)
-
-
-def expand(z: torch.Tensor, power: float) -> torch.Tensor:
-    """The inverse of :func:`compress`: ``sign(z) |z|^(1 / power)``."""
-    return z if power == 1.0 else z.sign() * z.abs().pow(1.0 / power)
 
 
 def sharpen(q: torch.Tensor, power: float) -> torch.Tensor:
@@ -131,25 +97,7 @@ def sharpen(q: torch.Tensor, power: float) -> torch.Tensor:
     return s * (q.pow(2).sum(-1, keepdim=True) / s.pow(2).sum(-1, keepdim=True).clamp_min(1e-30)).sqrt()
 
 
-#: the codec's powers: name -> (its range in words, the check, what 1 means)
-POWERS = {"compand": ("(0, 1]", lambda v: 0.0 < v <= 1.0, "no companding"),
-           "postfilter": ("[1, 4]", lambda v: 1.0 <= v <= 4.0, "no postfilter")}
-
-
-def check_power(name: str, value: Any, *, numbers_only: bool = False) -> float:
-    """``value`` as a float when it is a valid ``name`` power (``"compand"``: in (0, 1]; ``"postfilter"``:
-    in [1, 4]; with ``numbers_only``, an int or float, not a numeric string), else a ValueError naming ``name``."""
-    interval, ok, one = POWERS[name]
-    try:
-        number = float(value) if not numbers_only or isinstance(value, (int, float)) else math.nan
-    except (TypeError, ValueError):
-        number = math.nan
-    if not (math.isfinite(number) and ok(number)):
-        raise ValueError(f"{name} must be a number in {interval} (1: {one}), got {value!r}")
-    return number
-
-
-class SpeechCodec(nn.Module):
+class SpeechCodec(EnvelopeCodec):
     """The codec at one bitrate, with one quantizer per group of sub-vectors (see the module docstring).
 
     Args:
@@ -176,16 +124,14 @@ class SpeechCodec(nn.Module):
     def __init__(self, bitrate: float, method: str = "rvq", *, quantizers: dict[str, Quantizer] | None = None,
                  beam_width: int = 16, window: str = "sine", noise_fill: float = 0.0,
                  compand: float = 1.0, postfilter: float = 1.0) -> None:
-        super().__init__()
+        super().__init__(window, compand)
         self.noise_fill = float(noise_fill)
-        self.compand = check_power("compand", compand)
         self.postfilter = check_power("postfilter", postfilter)
         self.allocation = bit_allocation(bitrate)
         self.bitrate = float(bitrate)
         self.method = method.lower()
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        self.mdct = MDCT(FRAME_SIZE, window)
         given = dict(quantizers or {})
         mods = {}
         for b in self.allocation.groups:
@@ -201,21 +147,12 @@ class SpeechCodec(nn.Module):
         if given:
             raise ValueError(f"quantizers {sorted(given)} match no group at {bitrate} kbit/s; groups: {sorted(mods)}")
         self.quantizers = nn.ModuleDict(mods)
-        self.register_buffer("_band_index", torch.repeat_interleave(
-            torch.arange(len(BAND_WIDTHS)), torch.tensor(BAND_WIDTHS)), persistent=False)
 
     # -- description -----------------------------------------------------------------------
     @property
-    def bits_per_frame(self) -> int:
-        return self.allocation.bits_per_frame
-
-    def num_frames(self, length: int) -> int:
-        """Frames for a signal of ``length`` samples: ``ceil(length / 320) + 1``."""
-        return self.mdct.num_frames(length)
-
-    def packed_bytes(self, length: int) -> int:
-        """Size of :meth:`encode`'s output for ``length`` samples: ``ceil(frames * bits_per_frame / 8)``."""
-        return packed_size(self.num_frames(length), self.allocation.field_widths)
+    def field_widths(self) -> list[int]:
+        """The bits of every field of a frame: gain, 14 shapes, then 4 codes per coded sub-vector."""
+        return self.allocation.field_widths
 
     def extra_repr(self) -> str:
         extra = "" if self.compand == 1.0 else f", compand={self.compand:g}"
@@ -223,73 +160,13 @@ class SpeechCodec(nn.Module):
         return (f"bitrate={self.bitrate:g} kbit/s, method={self.method!r}{extra}, "
                 f"groups={self.allocation.describe()['quantizers']}")
 
-    # -- companding --------------------------------------------------------------------------
-    def compress(self, normalized: torch.Tensor) -> torch.Tensor:
-        """Normalized coefficients (any shape) -> what the quantizers see: ``sign(y) |y|^compand``."""
-        return compress(normalized, self.compand)
-
-    def expand(self, quantized: torch.Tensor) -> torch.Tensor:
-        """The quantizers' output (any shape) -> normalized coefficients: ``sign(z) |z|^(1 / compand)``."""
-        return expand(quantized, self.compand)
-
+    # -- decoder shaping -------------------------------------------------------------------
     def reconstruct(self, quantized: torch.Tensor) -> torch.Tensor:
         """The quantizers' output, sub-vectors ``(T, 20, 16)`` (uncoded ones zero) -> the decoder's
         normalized sub-vectors: expanded (:meth:`expand`), then postfiltered (:func:`sharpen`)."""
         return sharpen(self.expand(quantized), self.postfilter)
 
-    # -- envelope ----------------------------------------------------------------------------
-    def _band_levels_db(self, coeffs: torch.Tensor) -> torch.Tensor:
-        """``(T, 320)`` -> ``(T, 14)`` band levels, ``10 log10(mean square)``."""
-        sq = coeffs.pow(2)
-        sums = torch.zeros(coeffs.shape[0], len(BAND_WIDTHS), dtype=coeffs.dtype)
-        sums.index_add_(1, self._band_index.cpu(), sq)
-        mean = sums / torch.tensor(BAND_WIDTHS, dtype=coeffs.dtype)
-        return 10 * torch.log10(mean + 1e-12)
-
-    @staticmethod
-    def quantize_envelope(levels_db: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Band levels ``(T, 14)`` dB -> ``(gain index (T,), shape indices (T, 14))``."""
-        top = levels_db.max(dim=1).values
-        gain = torch.clamp(torch.round((top - GAIN_MIN_DB) / GAIN_STEP_DB), 0, 2 ** GAIN_BITS - 1).long()
-        rel = levels_db - (GAIN_MIN_DB + GAIN_STEP_DB * gain.to(levels_db.dtype)).unsqueeze(1)
-        table = torch.tensor(SHAPE_LEVELS_DB, dtype=levels_db.dtype)
-        shape = (rel.unsqueeze(-1) - table).abs().argmin(-1)
-        return gain, shape
-
-    @staticmethod
-    def decode_envelope(gain: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
-        """Indices -> decoded band levels ``(T, 14)`` dB."""
-        table = torch.tensor(SHAPE_LEVELS_DB, dtype=torch.float64)
-        return (GAIN_MIN_DB + GAIN_STEP_DB * gain.to(torch.float64)).unsqueeze(1) + table[shape]
-
-    def _scales(self, gain: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
-        """Per-coefficient scale ``(T, 320)`` from the envelope indices."""
-        band_rms = 10 ** (self.decode_envelope(gain, shape) / 20)
-        return band_rms[:, self._band_index.cpu()]
-
-    # -- analysis ----------------------------------------------------------------------------
-    def analyze(self, audio: Any) -> dict[str, torch.Tensor]:
-        """MDCT, envelope indices and normalized spectrum of ``audio``.
-
-        Returns:
-            a dict with ``"coefficients"`` ``(T, 320)`` float64, ``"gain"`` ``(T,)``, ``"shape"``
-            ``(T, 14)``, ``"scale"`` ``(T, 320)`` float64, ``"normalized"`` ``(T, 320)`` float32
-            (coefficients / scale) and ``"target"`` ``(T, 320)`` float32 (the normalized
-            coefficients companded by :meth:`compress`: what the quantizers see).
-        """
-        x = _as_audio(audio)
-        coeffs = self.mdct.forward(x)
-        gain, shape = self.quantize_envelope(self._band_levels_db(coeffs))
-        scale = self._scales(gain, shape)
-        normalized = (coeffs / scale).to(torch.float32)
-        return {"coefficients": coeffs, "gain": gain, "shape": shape, "scale": scale,
-                "normalized": normalized, "target": self.compress(normalized)}
-
-    def normalized_spectrum(self, audio: Any) -> torch.Tensor:
-        """``(T, 320)`` float32: the envelope-normalized spectrum (before companding and the split
-        into sub-vectors)."""
-        return self.analyze(audio)["normalized"]
-
+    # -- training data -----------------------------------------------------------------------
     @staticmethod
     def subvectors(normalized: torch.Tensor) -> torch.Tensor:
         """``(T, 320)`` -> ``(T, 20, 16)``."""
@@ -345,24 +222,21 @@ class SpeechCodec(nn.Module):
         a = self.analyze(audio)
         sub = self.subvectors(a["target"])
         frames = sub.shape[0]
-        parts = [a["gain"].unsqueeze(1), a["shape"]]
         codes = torch.zeros(frames, NUM_SUBVECTORS, STAGES, dtype=torch.long)
         for b, ps in self.allocation.groups.items():
             q = self.quantizers[f"b{b}"]
             vecs = sub[:, ps].to(q.codebooks.device)
             codes[:, ps] = q.encode(vecs).cpu()
-        parts.append(codes[:, self.allocation.coded].reshape(frames, -1))
-        return torch.cat(parts, dim=1)
+        return torch.cat([self.envelope_fields(a), codes[:, self.allocation.coded].reshape(frames, -1)], dim=1)
 
     @torch.no_grad()
     def decode_fields(self, fields: torch.Tensor, length: int | None = None) -> np.ndarray:
         """Inverse of :meth:`encode_fields`: ``(T, F)`` fields -> float32 audio."""
         frames = fields.shape[0]
-        n_bands = len(BAND_WIDTHS)
-        gain, shape = fields[:, 0], fields[:, 1:1 + n_bands]
+        side = len(BAND_WIDTHS) + 1
         coded = self.allocation.coded
         codes = torch.zeros(frames, NUM_SUBVECTORS, STAGES, dtype=torch.long)
-        codes[:, coded] = fields[:, 1 + n_bands:].reshape(frames, len(coded), STAGES)
+        codes[:, coded] = fields[:, side:].reshape(frames, len(coded), STAGES)
         sub = torch.zeros(frames, NUM_SUBVECTORS, SUBVECTOR_DIM, dtype=torch.float64)
         for b, ps in self.allocation.groups.items():
             q = self.quantizers[f"b{b}"]
@@ -373,27 +247,4 @@ class SpeechCodec(nn.Module):
             gen = torch.Generator().manual_seed(NOISE_FILL_SEED)
             noise = torch.randn(frames, len(empty), SUBVECTOR_DIM, generator=gen, dtype=torch.float64)
             sub[:, empty] = self.noise_fill * noise
-        coeffs = sub.reshape(frames, FRAME_SIZE) * self._scales(gain, shape)
-        out = self.mdct.inverse(coeffs, length)
-        return out.to(torch.float32).numpy()
-
-    def encode(self, audio: Any) -> bytes:
-        """Audio (16 kHz, 1-D, float in [-1, 1] or int16) -> the packed bitstream."""
-        fields = self.encode_fields(audio)
-        return pack_codes(fields, self.allocation.field_widths)
-
-    def decode(self, data: bytes, length: int | None = None) -> np.ndarray:
-        """Bitstream -> float32 audio: ``(frames - 1) * 320`` samples, or the first ``length``."""
-        if not isinstance(data, (bytes, bytearray)):
-            raise TypeError(f"data must be bytes, got {type(data).__name__}")
-        frames = len(data) * 8 // self.bits_per_frame
-        if frames < 2:
-            raise ValueError(f"{len(data)} bytes hold {frames} frames of {self.bits_per_frame} bits; need at least 2")
-        fields = unpack_codes(bytes(data), frames, self.allocation.field_widths)
-        return self.decode_fields(fields, length)
-
-    def roundtrip(self, audio: Any) -> tuple[np.ndarray, bytes]:
-        """``(decode(encode(audio)) trimmed to the input length, the bytes)``."""
-        x = _as_audio(audio)
-        data = self.encode(x)
-        return self.decode(data, length=x.numel()), data
+        return self.synthesize(fields, sub.reshape(frames, FRAME_SIZE), length)
