@@ -31,6 +31,8 @@ The runners (the registry says which figure each makes), each with the modules i
 - :mod:`~vqcore.experiments.nsvq2022_speech` and :mod:`~vqcore.experiments.nsvq2022_images`: the
   NSVQ paper's (IEEE Access 2022) Figures 1 and 3, every estimator side by side
   (``nsvq2022_presets``, ``nsvq2022_usage``: codebook usage over training).
+- :mod:`~vqcore.experiments.autoencoder_training`: the training loop of an autoencoder around a
+  quantizer, shared by the image experiments and the NSVQ paper's speech figure.
 
 The studies beside the figures (how close the figures come to the paper, and why):
 
