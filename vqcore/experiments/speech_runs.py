@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from ..io import result_meta, results
-from ..quantizers.base import QuantizerOutput
 from ..quantizers.registry import build_quantizer
 from ..speech.allocation import FRAMES_PER_SECOND, STAGES, SUBVECTOR_DIM, bit_allocation
 from ..speech.codec import SpeechCodec
@@ -78,16 +77,14 @@ class SpeechData:
 
 
 def train_codec(key: SpeechRunKey, preset: SpeechPreset, data: SpeechData, device: torch.device,
-                warm: SpeechCodec | None = None, *, options: Mapping[str, Any] | None = None,
-                monitors: Mapping[str, Callable[[QuantizerOutput], None]] | None = None
+                warm: SpeechCodec | None = None, *, options: Mapping[str, Any] | None = None
                 ) -> tuple[SpeechCodec, dict[str, Any]]:
     """The codec of ``key``, every quantizer trained with the preset's two-phase recipe (from ``warm``'s
     codebooks when given, else initialised from the data); and per quantizer the codebook entries
     replaced and the last training loss.
 
     ``options``: constructor arguments of every quantizer (``estimator``, ``diveq_noise_std``, ...;
-    None: the defaults, NSVQ). ``monitors``: per quantizer (``"b<bits>"``) a callable given its
-    output after every training step (:func:`vqcore.training.fit_quantizer`'s ``monitor``)."""
+    None: the defaults, NSVQ)."""
     torch.manual_seed(key.run_seed)
     given = None
     if options:
@@ -106,8 +103,7 @@ def train_codec(key: SpeechRunKey, preset: SpeechPreset, data: SpeechData, devic
         log = fit_quantizer(q, vectors[name].to(device), steps, batch_size=batch_size, lr=lr,
                             replace_every=preset.replace_every, replace_until=preset.replace_until,
                             finetune_fraction=preset.finetune_fraction, finetune_lr_factor=preset.finetune_lr_factor,
-                            init=warm is None, seed=key.run_seed + 10 * i, progress=False, log_every=1,
-                            monitor=(monitors or {}).get(name))
+                            init=warm is None, seed=key.run_seed + 10 * i, progress=False, log_every=1)
         logs[name] = {"replaced": sum(log.replaced), "final_train_loss": log.loss[-1] if log.loss else None}
     codec.eval()
     return codec, logs

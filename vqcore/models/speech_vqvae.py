@@ -33,7 +33,6 @@ Example::
 """
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -43,7 +42,7 @@ from torch import nn
 from ..quantizers.base import Quantizer
 from ..quantizers.checks import check_positive_int
 from ..quantizers.vq import VQ
-from ..speech.allocation import FRAME_SIZE, FRAMES_PER_SECOND, SAMPLE_RATE, SIDE_BITS, WEIGHT_KNEE_HZ
+from ..speech.allocation import FRAME_SIZE, SAMPLE_RATE, SIDE_BITS, WEIGHT_KNEE_HZ, bits_per_frame
 from ..speech.envelope import ENVELOPE_FIELDS, EnvelopeCodec
 from .image_vqvae import VQVAEOutput
 
@@ -52,13 +51,13 @@ __all__ = ["SpeechVQVAE", "latents_per_frame"]
 
 def latents_per_frame(bitrate: float, codebook_bits: int) -> int:
     """``L``: the latent vectors per frame that ``bitrate`` (kbit/s) leaves after the envelope's bits,
-    at ``codebook_bits`` bits each; a ValueError naming ``bitrate`` when it is not whole or not positive."""
-    frame = Fraction(str(bitrate)) * 1000 / FRAMES_PER_SECOND
-    latents = (frame - SIDE_BITS) / codebook_bits
-    if latents.denominator != 1 or latents < 1:
-        raise ValueError(f"bitrate {bitrate} kbit/s leaves {float(frame - SIDE_BITS):g} bits per frame after the "
-                         f"{SIDE_BITS} envelope bits: not a positive whole number of {codebook_bits}-bit codes")
-    return int(latents)
+    at ``codebook_bits`` bits each; a ValueError when that is not a positive whole number (or the frame's
+    bits are not whole: :func:`~vqcore.speech.allocation.bits_per_frame`)."""
+    left = bits_per_frame(bitrate) - SIDE_BITS
+    if left < codebook_bits or left % codebook_bits:
+        raise ValueError(f"bitrate {bitrate} kbit/s leaves {left} bits per frame after the {SIDE_BITS} envelope "
+                         f"bits: not a positive whole number of {codebook_bits}-bit codes")
+    return left // codebook_bits
 
 
 class SpeechVQVAE(EnvelopeCodec):

@@ -39,6 +39,7 @@ __all__ = [
     "BitAllocation",
     "bit_allocation",
     "bit_allocation_markdown",
+    "bits_per_frame",
 ]
 
 SAMPLE_RATE = 16000
@@ -63,7 +64,8 @@ WEIGHT_KNEE_HZ = 300.0
 assert sum(BAND_WIDTHS) == FRAME_SIZE
 
 
-def _bits_per_frame(bitrate: float) -> int:
+def bits_per_frame(bitrate: float) -> int:
+    """``bitrate * 1000 / 50``: the bits of one 20 ms frame at ``bitrate`` kbit/s; a ValueError when not whole."""
     exact = Fraction(str(bitrate)) * 1000 / FRAMES_PER_SECOND
     if exact.denominator != 1:
         raise ValueError(f"{bitrate} kbit/s is not a whole number of bits per 20 ms frame")
@@ -144,7 +146,7 @@ def bit_allocation(bitrate: float) -> BitAllocation:
     """The fixed bit allocation at ``bitrate`` kbit/s (any rate whose frame holds a whole number of bits,
     more than the side information, with the VQ bits divisible by the 4 stages).
     """
-    total = _bits_per_frame(bitrate)
+    total = bits_per_frame(bitrate)
     vq = total - SIDE_BITS
     if vq <= 0 or vq % STAGES:
         raise ValueError(f"{bitrate} kbit/s gives {total} bits per frame; after {SIDE_BITS} side bits the "

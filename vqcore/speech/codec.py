@@ -77,7 +77,7 @@ from .allocation import (
     bit_allocation,
     bit_allocation_markdown,
 )
-from .envelope import POWERS, SHAPE_LEVELS_DB, EnvelopeCodec, check_power, compress, expand
+from .envelope import ENVELOPE_FIELDS, POWERS, SHAPE_LEVELS_DB, EnvelopeCodec, check_power, compress, expand
 
 # the frame layout and the bit allocation live in vqcore.speech.allocation, the envelope in
 # vqcore.speech.envelope; the codec's users find them here too
@@ -233,7 +233,7 @@ class SpeechCodec(EnvelopeCodec):
     def decode_fields(self, fields: torch.Tensor, length: int | None = None) -> np.ndarray:
         """Inverse of :meth:`encode_fields`: ``(T, F)`` fields -> float32 audio."""
         frames = fields.shape[0]
-        side = len(BAND_WIDTHS) + 1
+        side = len(ENVELOPE_FIELDS)
         coded = self.allocation.coded
         codes = torch.zeros(frames, NUM_SUBVECTORS, STAGES, dtype=torch.long)
         codes[:, coded] = fields[:, side:].reshape(frames, len(coded), STAGES)
