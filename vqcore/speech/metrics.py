@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PESQ_WB_MAX", "lpc", "pesq_wb", "psnr", "speech_frames", "stoi", "weighting_filter"]
+__all__ = ["PESQ_WB_MAX", "lpc", "lpc_frames", "pesq_wb", "psnr", "speech_frames", "stoi", "weighting_filter"]
 
 #: the highest MOS-LQO the P.862.2 wide-band mapping gives
 PESQ_WB_MAX = 4.644
@@ -100,6 +100,35 @@ def lpc(frame: np.ndarray, order: int = LPC_ORDER) -> np.ndarray:
     return a
 
 
+def lpc_frames(frames: np.ndarray, order: int = LPC_ORDER) -> np.ndarray:
+    """:func:`lpc` of every row of ``frames`` ``(n, L)`` at once: ``(n, order + 1)``.
+
+    The same analysis, with the Levinson-Durbin recursion run on all frames together (a frame
+    stops where :func:`lpc` would break), so the coefficients agree with :func:`lpc`'s to rounding.
+    """
+    x = np.asarray(frames, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"frames must be (n, L), got shape {x.shape}")
+    length = x.shape[1]
+    x = x * np.hanning(length)
+    r = np.stack([np.einsum("ij,ij->i", x[:, : length - k], x[:, k:]) for k in range(order + 1)], axis=1)
+    a = np.zeros((x.shape[0], order + 1))
+    a[:, 0] = 1.0
+    live = r[:, 0] > 1e-20  # a silent frame keeps A(z) = 1
+    r[:, 0] *= 1.0001
+    err = r[:, 0].copy()
+    for i in range(1, order + 1):
+        if not live.any():
+            break
+        rows = np.flatnonzero(live)
+        k = -(r[rows, i] + np.einsum("ij,ij->i", a[rows, 1:i], r[rows, i - 1:0:-1])) / err[rows]
+        a[rows, 1:i] = a[rows, 1:i] + k[:, None] * a[rows, i - 1:0:-1]
+        a[rows, i] = k
+        err[rows] *= 1.0 - k * k
+        live[rows] = err[rows] > 0
+    return a
+
+
 def weighting_filter(a: np.ndarray, gamma_num: float = GAMMA_NUM, gamma_den: float = GAMMA_DEN) -> tuple[np.ndarray, np.ndarray]:
     """``(numerator, denominator)`` of ``W(z) = A(z/gamma_num) / A(z/gamma_den)``."""
     powers = np.arange(len(a))
@@ -138,14 +167,13 @@ def psnr(reference: Any, degraded: Any, *, frame: int = FRAME, order: int = LPC_
     mask = speech_frames(ref, frame) if speech is None else np.asarray(speech, dtype=bool)[:n]
     if mask.shape != (n,):
         raise ValueError(f"speech must have one flag per full frame ({n}), got shape {mask.shape}")
-    zi_ref = np.zeros(order)
-    zi_err = np.zeros(order)
+    coefficients = lpc_frames(ref[: n * frame].reshape(n, frame), order)
+    pair = np.stack([ref, err])  # the reference and the error go through each frame's filter together
+    zi = np.zeros((2, order))
     snr = np.full(n, np.nan)
     for t in range(n):
-        seg = slice(t * frame, (t + 1) * frame)
-        num, den = weighting_filter(lpc(ref[seg], order))
-        ref_w, zi_ref = lfilter(num, den, ref[seg], zi=zi_ref)
-        err_w, zi_err = lfilter(num, den, err[seg], zi=zi_err)
+        num, den = weighting_filter(coefficients[t])
+        (ref_w, err_w), zi = lfilter(num, den, pair[:, t * frame:(t + 1) * frame], axis=-1, zi=zi)
         if mask[t]:
             s, e = np.sum(ref_w ** 2), np.sum(err_w ** 2)
             value = limits[1] if e <= 0 else 10 * np.log10(max(s, 1e-30) / e)
