@@ -20,7 +20,7 @@ from ..models.image_vqvae import ImageVQVAE
 from ..quantizers import registry
 from ..quantizers.base import Quantizer, QuantizerOutput, perplexity
 from .common import stable_seed
-from .autoencoder_training import train_model
+from .autoencoder_training import Checkpoints, train_model
 from .run_cache import RunCache
 from .image_data import ImageData, image_data
 from .image_metrics import evaluate, metric_means, to_uint8
@@ -33,6 +33,8 @@ __all__ = ["RUN_FORMAT", "ImageRunKey", "ImageRuns", "build_model", "build_quant
 
 #: format of the stored runs and autoencoders; bump to invalidate old caches
 RUN_FORMAT = "vqcore-image-run/1"
+#: the pretraining keeps its state this often (steps), so that a killed one resumes (a few minutes lost at most)
+PRETRAIN_CHECKPOINT_EVERY = 1000
 
 
 @dataclass(frozen=True, order=True)
@@ -136,16 +138,19 @@ def pretrained_autoencoder(preset: ImagePreset, seed: int, data: ImageData, cach
         stored = cache.load_state(name, settings, model, fields=AUTOENCODER_FIELDS)
         if stored is not None:
             return model, {k: v for k, v in stored[0].items() if k not in ("format", "settings")}
+        checkpoints = Checkpoints(cache, name, settings, every=PRETRAIN_CHECKPOINT_EVERY)
         start = time.perf_counter()
         log = {"final_train_loss": None}
         if preset.pretrain_steps:
             log = train_model(model, data.patches, preset.pretrain_steps, preset.batch_size, preset.pretrain_lr,
-                              zlib.crc32(f"image-ae-batches-s{seed}".encode()), preset, replace=False)
-        train_s = time.perf_counter() - start
+                              zlib.crc32(f"image-ae-batches-s{seed}".encode()), preset, replace=False,
+                              checkpoints=checkpoints)
+        train_s = log.get("train_seconds", time.perf_counter() - start)  # with the calls it resumed from
         metrics = evaluate(model, data.tiles, preset.eval_batch_size)
         info = {"steps": preset.pretrain_steps, "train_seconds": round(train_s, 3),
                 "final_train_loss": log["final_train_loss"], **metric_means(metrics, "test_")}
         cache.put_tensors(name, settings, info, model.state_dict())
+        checkpoints.clear()
     logger.info("autoencoder s%d: %d steps in %.1f s, test SSIM %.3f, peak SNR %.2f dB (no quantizer)", seed,
                 preset.pretrain_steps, train_s, info["test_ssim_mean"], info["test_psnr_mean"])
     return model, info

@@ -261,6 +261,32 @@ class RunCache(RunRecords):
             return None
         return stored
 
+    # -- the state of an unfinished run ---------------------------------------------------------
+    PARTIAL = ".partial"
+
+    def partial_name(self, key: Any) -> str:
+        """The name under which the unfinished state of run ``key`` is kept (``<name>.partial``)."""
+        return f"{_name(key)}{self.PARTIAL}"
+
+    def put_partial(self, key: Any, settings: Mapping[str, Any], record: Mapping[str, Any],
+                    tensors: Mapping[str, torch.Tensor]) -> Path:
+        """Keep the state of run ``key`` part way through (``<name>.partial.json`` and ``.safetensors``,
+        atomically), so that a killed run resumes from it (:meth:`get_partial`)."""
+        return self.put_tensors(self.partial_name(key), settings, record, tensors)
+
+    def get_partial(self, key: Any, settings: Mapping[str, Any], *, fields: Mapping[str, FieldSpec] | None = None,
+                    like: Mapping[str, torch.Tensor] | None = None
+                    ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+        """The state kept by :meth:`put_partial` for ``key`` with ``settings`` (see :meth:`get_stored`;
+        the tensors must be exactly ``like``'s names, shapes and dtypes), else None."""
+        return self.get_stored(self.partial_name(key), settings, fields=fields, like=like, only=like is not None)
+
+    def drop_partial(self, key: Any) -> None:
+        """Remove the unfinished state of ``key`` (once its run is stored); nothing when there is none."""
+        name = self.partial_name(key)
+        for path in (self.path(name), self.tensors_path(name)):  # the record first: it vouches for the tensors
+            path.unlink(missing_ok=True)
+
     def put_quantizer(self, key: Any, quantizer: Quantizer) -> Path:
         """Store a trained quantizer (atomically, :func:`vqcore.save`); write it before its record."""
         return save_quantizer(quantizer, self.tensors_path(key))
