@@ -257,8 +257,8 @@ def _budget(tmp_path, *extra: str) -> list[str]:
 @pytest.mark.parametrize("option,value,needle", [
     ("--families", "toy,nope", "--families: unknown family 'nope'"),
     ("--families", ",", "--families: no family given"),
-    ("--factors", "1,0", "--factors: factor must be an integer >= 1, got 0"),
-    ("--factors", "x", "--factors: 'x' is not an integer"),
+    ("--factors", "1,0", "--factors: factor must be a positive number (an int, or a Fraction such as 1/4), got 0"),
+    ("--factors", "x", "--factors: 'x' is not a number"),
     ("--device", "bogus", "--device"),
     ("--reference-dir", "/nonexistent/reference", "--reference-dir"),
 ])

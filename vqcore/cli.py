@@ -252,7 +252,7 @@ def _add_budget_parser(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser(
         "budget",
-        help="the budget study: each experiment family at 1x, 4x, 16x ... the quick training budget",
+        help="the budget study: each experiment family at 1/4x, 1x, 4x, 16x ... the quick training budget",
         description="Run each experiment family (a subset of its rates, one seed) with the quick preset's "
                     "training budget times each factor, into <results-dir>/.budget/<family>/x<factor>/ "
                     "(finished runs are stored, so an interrupted study resumes), and write "
@@ -261,7 +261,8 @@ def _add_budget_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--families", default=None,
                    help=f"comma-separated families among {', '.join(FAMILIES)} (default: all)")
     p.add_argument("--factors", default=",".join(str(f) for f in DEFAULT_FACTORS),
-                   help="comma-separated integer multiples of the quick budget (default: "
+                   help="comma-separated multiples of the quick budget: integers, or fractions with an exact "
+                        "decimal form such as 1/4 or 0.5 (default: "
                         f"{','.join(str(f) for f in DEFAULT_FACTORS)})")
     p.add_argument("--base", type=str.lower, choices=PRESET_NAMES, default="quick",
                    help="the preset whose budget is multiplied (default: quick; smoke for a pipeline check)")

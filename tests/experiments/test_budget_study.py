@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,18 @@ def test_scaled_preset_refuses_a_bad_factor(factor):
         B.scaled_preset("toy", factor)
 
 
+def test_a_fraction_of_the_budget_rounds_each_field_and_names_the_preset_and_folder(tmp_path):
+    quick = B.FAMILIES["images"].preset_table()["quick"]
+    quarter = B.scaled_preset("images", Fraction(1, 4))
+    assert quarter.name == "quick-x0.25"
+    assert quarter.pretrain_steps == quick.pretrain_steps // 4 and quarter.steps == quick.steps // 4
+    assert quarter.avq_steps == max(1, round(quick.avq_steps / 4))
+    assert B.scaled_preset("toy", Fraction(1, 100000)).steps == 1  # never below one step
+    assert B.factor_dir(tmp_path, "toy", Fraction(1, 4)) == tmp_path / ".budget" / "toy" / "x0.25"
+    assert (B.factor_label(4), B.factor_label(Fraction(1, 2)), B.factor_value(Fraction(1, 4))) == ("4", "0.5", 0.25)
+    assert B.factor_label(Fraction(8, 2)) == "4" and isinstance(B.factor_value(Fraction(8, 2)), int)
+
+
 def test_scaled_preset_refuses_a_bad_family_or_base():
     with pytest.raises(ValueError, match="family: unknown family 'vision'"):
         B.scaled_preset("vision", 4)
@@ -63,7 +76,9 @@ def test_parse_families_and_factors():
     assert B.parse_families("speech, toy") == ["toy", "speech"]
     assert B.parse_families(None) == list(B.FAMILIES)
     assert B.parse_factors("16,1,4,4") == [1, 4, 16]
-    for bad, match in (("1,x", "'x' is not an integer"), ("0", "integer >= 1"), ("", "no factor")):
+    assert B.parse_factors("1/4,0.5,1,4") == [Fraction(1, 4), Fraction(1, 2), 1, 4]
+    for bad, match in (("1,x", "'x' is not a number"), ("0", "positive number"), ("", "no factor"),
+                       ("1/3", "no exact decimal form"), ("-1/4", "positive number"), ("1/0", "not a number")):
         with pytest.raises(ValueError, match=match):
             B.parse_factors(bad)
     with pytest.raises(ValueError, match="no family"):
@@ -142,6 +157,24 @@ def test_study_writes_each_factor_and_a_summary_and_resumes(tmp_path, fake_toy):
     assert fake_toy == ["smoke-x1", "smoke-x2", "smoke-x3"]
     again = json.loads(out[0].read_text())
     assert again["factors"]["x2"] == x2 and list(again["factors"]) == ["x1", "x2", "x3"]
+
+
+def test_a_fraction_of_the_budget_runs_into_its_own_folder_and_sorts_first(tmp_path, fake_toy):
+    (path,) = B.run_budget_study("toy", "1,1/2", tmp_path, "cpu", progress=False, base="smoke",
+                                 reference_dir=REFERENCE)
+    assert fake_toy == ["smoke-x0.5", "smoke-x1"]
+    assert (tmp_path / ".budget" / "toy" / "x0.5" / registry.figure("2a").files[0]).is_file()
+    summary = json.loads(path.read_text())
+    assert list(summary["factors"]) == ["x0.5", "x1"] and summary["factors"]["x0.5"]["factor"] == 0.5
+    smoke = B.FAMILIES["toy"].preset_table()["smoke"]
+    assert summary["factors"]["x0.5"]["budget"] == {"steps": round(smoke.steps / 2), "avq_steps": round(smoke.avq_steps / 2)}
+    assert list(summary["movement"]) == ["x0.5->x1"]
+    (tmp_path / ".budget" / "toy" / "x0.50").mkdir()  # not a name the study writes: not a factor
+    assert list(S.summarize(tmp_path, "toy", REFERENCE, base="smoke")["factors"]) == ["x0.5", "x1"]
+    B.run_budget_study("toy", "0.5", tmp_path, "cpu", progress=False, base="smoke", reference_dir=REFERENCE)
+    assert fake_toy == ["smoke-x0.5", "smoke-x1"]  # done, with its seconds kept under the key x0.5
+    from vqcore.plotting import budget as P
+    assert P.distance_rows({"toy": summary})[0][2] == [0.5, 1]
 
 
 def test_a_factor_whose_files_were_made_with_other_settings_runs_again(tmp_path, fake_toy):
@@ -243,8 +276,9 @@ def test_cli_budget(tmp_path, fake_toy, capsys):
     assert capsys.readouterr().out.strip() == str(tmp_path / ".budget" / "toy.json")
     assert fake_toy == ["smoke-x1", "smoke-x2"]
     for bad, needle in ((["--families", "toy,vision"], "--families: unknown family 'vision'"),
-                        (["--factors", "1,0"], "--factors: factor must be an integer >= 1"),
-                        (["--factors", "a"], "--factors: 'a' is not an integer"),
+                        (["--factors", "1,0"], "--factors: factor must be a positive number"),
+                        (["--factors", "a"], "--factors: 'a' is not a number"),
+                        (["--factors", "1/3"], "--factors: factor 1/3 has no exact decimal form"),
                         (["--threads", "0"], "--threads must be an integer >= 1"),
                         (["--reference-dir", str(tmp_path / "none")], "--reference-dir"),
                         (["--device", "tpu"], "--device")):
@@ -304,3 +338,20 @@ def test_smoke_study_of_the_toy_family_end_to_end_and_resumed(tmp_path, monkeypa
     again = json.loads(path.read_text())
     assert {k: v["figures"] for k, v in again["factors"].items()} == {k: v["figures"]
                                                                      for k, v in summary["factors"].items()}
+
+
+def test_budget_cuts_say_what_a_quarter_of_the_budget_keeps():
+    rel = registry.figure("2a").files[0]
+
+    def entry(factor, held):
+        return {"factor": factor, "figures": {"2a": {"findings_held": {"ours": held, "paper": [3, 3]}}}}
+
+    summary = {"factors": {"x0.25": entry(0.25, [3, 3]), "x1": entry(1, [3, 3]), "x4": entry(4, [3, 3])},
+               "movement": {"x0.25->x1": {rel: 0.004}, "x1->x4": {rel: 0.002}}}
+    (cut,) = S.budget_cuts({"toy": summary})
+    assert (cut.family, cut.figure, cut.findings_smaller, cut.moves_down, cut.moves_up) == ("toy", "2a", (3, 3), 0.004, 0.002)
+    assert cut.same_within(0.01) and not cut.same_within(0.001)
+    summary["factors"]["x0.25"] = entry(0.25, [2, 3])
+    assert not S.budget_cuts({"toy": summary})[0].same_within(0.01)  # a finding lost
+    del summary["factors"]["x0.25"]
+    assert S.budget_cuts({"toy": summary}) == []  # nothing below the quick budget has run

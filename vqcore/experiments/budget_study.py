@@ -1,13 +1,16 @@
 """The budget study: does each gap to the papers close with compute?
 
 Every experiment family (:data:`FAMILIES`: toy, images, speech, ann, interspeech, and the NSVQ
-paper's image figure, nsvq3) is run with the
-``quick`` preset's training budget multiplied by a factor (1, 4, 16, ...) on a small subset of its
+paper's image and speech figures, nsvq3 and nsvq1) is run with the
+``quick`` preset's training budget multiplied by a factor (1/4, 1, 4, 16, ...) on a small subset of its
 settings (a few rates, one seed), by its own registry runner, and each factor is compared with the
 published files by the fidelity report (:func:`vqcore.eval.fidelity.figure_report`).
 
-- :func:`scaled_preset`: the base preset with every budget field of the family times the factor,
-  the family's subset and seed 0, named ``<base>-x<factor>`` so that no run cache mixes budgets.
+- :func:`scaled_preset`: the base preset with every budget field of the family times the factor
+  (rounded to a whole number of steps, at least 1), the family's subset and seed 0, named
+  ``<base>-x<factor>`` (``quick-x0.25``) so that no run cache mixes budgets. A factor below 1 asks
+  the other question: how much of the quick preset's result its budget buys, and whether a smaller
+  one would give the same.
 - :func:`run_budget_study`: runs each (family, factor) into ``<results_dir>/.budget/<family>/x<factor>/``
   (the runner's own run cache under that folder makes a killed study resume where it stopped) and,
   after each, rewrites ``<results_dir>/.budget/<family>.json`` atomically
@@ -31,6 +34,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +45,8 @@ from .common import Preset, get_preset
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BUDGET_FOLDER", "DEFAULT_FACTORS", "FAMILIES", "Family", "family", "factor_dir", "parse_factors",
+__all__ = ["BUDGET_FOLDER", "DEFAULT_FACTORS", "FAMILIES", "Family", "factor_dir", "factor_label", "factor_value",
+           "family", "parse_factors",
            "parse_families", "run_budget_study", "scaled_preset", "summary_path"]
 
 #: the study's folder under the results folder (hidden: see the module's docstring)
@@ -102,6 +107,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            "vqcore.experiments.interspeech_presets:PRESETS", ("steps", "steps_2d"), compare=None),
     Family("nsvq3", ("nsvq3",), "vqcore.experiments.nsvq2022_presets:IMAGE_PRESETS", ("pretrain_steps", "steps"),
            {"bitrates": (6, 11)}),
+    Family("nsvq1", ("nsvq1",), "vqcore.experiments.nsvq2022_presets:SPEECH_PRESETS", ("steps",),
+           {"bitrates": (8.0, 32.0)}),
 )}
 
 
@@ -124,14 +131,33 @@ def parse_families(families: str | Iterable[str] | None) -> list[str]:
     return [name for name in FAMILIES if name in wanted]
 
 
-def _check_factor(factor: object) -> int:
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"factor must be an integer >= 1, got {factor!r}")
-    return factor
+def _check_factor(factor: object) -> Fraction:
+    """``factor`` as a Fraction: an int >= 1, or a positive Fraction with an exact decimal form (1/4, 1/2,
+    5/2; not 1/3, whose folder name would not read back); a ValueError naming the factor otherwise."""
+    if isinstance(factor, bool) or not isinstance(factor, (int, Fraction)) or factor <= 0:
+        shown = str(factor) if isinstance(factor, Fraction) else repr(factor)
+        raise ValueError(f"factor must be a positive number (an int, or a Fraction such as 1/4), got {shown}")
+    value = Fraction(factor)
+    if Fraction(format(float(value), "g")) != value:
+        raise ValueError(f"factor {factor} has no exact decimal form (use 1/4, 1/2, 2, 4, ...)")
+    return value
 
 
-def parse_factors(factors: str | Iterable[int]) -> list[int]:
-    """``"1,4,16"`` or ``(1, 4)`` -> sorted distinct integers >= 1; a ValueError naming ``factors``."""
+def factor_label(factor: int | Fraction) -> str:
+    """The factor as written in folder names, summary keys and preset names: ``"4"``, ``"0.25"``."""
+    value = _check_factor(factor)
+    return str(value.numerator) if value.denominator == 1 else format(float(value), "g")
+
+
+def factor_value(factor: int | Fraction) -> int | float:
+    """The factor as stored in JSON: an int when it is whole, else its (exact) decimal float."""
+    value = _check_factor(factor)
+    return value.numerator if value.denominator == 1 else float(value)
+
+
+def parse_factors(factors: str | Iterable[int | Fraction]) -> list[Fraction]:
+    """``"1/4,1,4,16"`` (or ``"0.25"``), or ``(1, 4)`` -> sorted distinct factors (:func:`_check_factor`);
+    a ValueError naming ``factors``."""
     items = factors.split(",") if isinstance(factors, str) else list(factors)
     out = set()
     for item in items:
@@ -139,9 +165,9 @@ def parse_factors(factors: str | Iterable[int]) -> list[int]:
             if not item.strip():
                 continue
             try:
-                item = int(item)
-            except ValueError:
-                raise ValueError(f"factors: {item.strip()!r} is not an integer") from None
+                item = Fraction(item.strip())
+            except (ValueError, ZeroDivisionError):
+                raise ValueError(f"factors: {item.strip()!r} is not a number (1, 4, 1/4, 0.25)") from None
         try:
             out.add(_check_factor(item))
         except ValueError as err:
@@ -151,9 +177,10 @@ def parse_factors(factors: str | Iterable[int]) -> list[int]:
     return sorted(out)
 
 
-def scaled_preset(family_name: str, factor: int, base: str = "quick") -> Preset:
-    """The ``base`` preset of ``family_name`` with every budget field times ``factor``, the family's
-    subset and seed 0, named ``<base>-x<factor>`` (so the run caches of two budgets never mix).
+def scaled_preset(family_name: str, factor: int | Fraction, base: str = "quick") -> Preset:
+    """The ``base`` preset of ``family_name`` with every budget field times ``factor`` (rounded, at least
+    1), the family's subset and seed 0, named ``<base>-x<factor>`` (so the run caches of two budgets
+    never mix).
 
     A ValueError names the family, the factor or the base when one is wrong."""
     fam = family(family_name)
@@ -162,12 +189,14 @@ def scaled_preset(family_name: str, factor: int, base: str = "quick") -> Preset:
     if not isinstance(base, str) or base.strip().lower() not in table:
         raise ValueError(f"base must be one of {tuple(table)} for family {fam.name!r}, got {base!r}")
     chosen = get_preset(table, base)
-    scaled = {k: None if getattr(chosen, k) is None else int(getattr(chosen, k)) * factor for k in fam.budget}
+    scaled = {k: None if getattr(chosen, k) is None else max(1, round(int(getattr(chosen, k)) * factor))
+              for k in fam.budget}
     names = {f.name for f in dataclasses.fields(chosen)}
     subset = {k: v for k, v in fam.subset.items() if k in names}
-    notes = (f"budget study: the {chosen.name} preset with {', '.join(fam.budget)} times {factor}; "
+    notes = (f"budget study: the {chosen.name} preset with {', '.join(fam.budget)} times {factor_label(factor)}; "
              f"{', '.join(f'{k}={v}' for k, v in subset.items()) or 'its own settings'}, seed 0")
-    return dataclasses.replace(chosen, name=f"{chosen.name}-x{factor}", seeds=(0,), notes=notes, **scaled, **subset)
+    return dataclasses.replace(chosen, name=f"{chosen.name}-x{factor_label(factor)}", seeds=(0,), notes=notes,
+                               **scaled, **subset)
 
 
 def budget_root(results_dir: str | os.PathLike) -> Path:
@@ -175,9 +204,9 @@ def budget_root(results_dir: str | os.PathLike) -> Path:
     return Path(results_dir) / BUDGET_FOLDER
 
 
-def factor_dir(results_dir: str | os.PathLike, family_name: str, factor: int) -> Path:
-    """``<results_dir>/.budget/<family>/x<factor>``: the results folder of one (family, factor) run."""
-    return budget_root(results_dir) / family(family_name).name / f"x{_check_factor(factor)}"
+def factor_dir(results_dir: str | os.PathLike, family_name: str, factor: int | Fraction) -> Path:
+    """``<results_dir>/.budget/<family>/x<factor>`` (``x0.25``): the results folder of one (family, factor) run."""
+    return budget_root(results_dir) / family(family_name).name / f"x{factor_label(factor)}"
 
 
 def summary_path(results_dir: str | os.PathLike, family_name: str) -> Path:
@@ -185,19 +214,20 @@ def summary_path(results_dir: str | os.PathLike, family_name: str) -> Path:
     return budget_root(results_dir) / f"{family(family_name).name}.json"
 
 
-def _run_factor(fam: Family, factor: int, base: str, results_dir: str | os.PathLike,
+def _run_factor(fam: Family, factor: Fraction, base: str, results_dir: str | os.PathLike,
                 device: str | torch.device | None, progress: bool) -> dict[str, float]:
     """Run (or resume) one (family, factor); returns its measured wall and CPU seconds."""
     preset = scaled_preset(fam.name, factor, base)
     runner = registry.load_runner(fam.runner)
     out = factor_dir(results_dir, fam.name, factor)
-    logger.info("budget study: %s at x%d (%s) into %s", fam.name, factor, preset.name, out)
+    logger.info("budget study: %s at x%s (%s) into %s", fam.name, factor_label(factor), preset.name, out)
     wall, cpu = time.perf_counter(), time.process_time()
     runner(list(fam.figures), preset, out, device, progress=progress, **fam.runner_kwargs)
     return {"wall_seconds": round(time.perf_counter() - wall, 3), "cpu_seconds": round(time.process_time() - cpu, 3)}
 
 
-def run_budget_study(families: str | Iterable[str] | None = None, factors: str | Sequence[int] = DEFAULT_FACTORS,
+def run_budget_study(families: str | Iterable[str] | None = None,
+                     factors: str | Sequence[int | Fraction] = DEFAULT_FACTORS,
                      results_dir: str | os.PathLike = "Results", device: str | torch.device | None = "auto",
                      progress: bool = True, *, base: str = "quick",
                      reference_dir: str | os.PathLike | None = "reference") -> list[Path]:
@@ -220,12 +250,13 @@ def run_budget_study(families: str | Iterable[str] | None = None, factors: str |
         fam = FAMILIES[name]
         stored = read_summary(summary_path(results_dir, name))
         for factor in chosen:
-            entry = stored.get("factors", {}).get(f"x{factor}")
+            entry = stored.get("factors", {}).get(f"x{factor_label(factor)}")
             preset = scaled_preset(name, factor, base)
             first = factor_dir(results_dir, name, factor) / registry.figure(fam.figures[0]).files[0]
             done = made_by(factor_files(factor_dir(results_dir, name, factor), fam.figures), preset)
             if entry is not None and entry.get("seconds") and first.is_file() and done:
-                logger.info("budget study: %s at x%d is done (%s); not run again", name, factor, preset.name)
+                logger.info("budget study: %s at x%s is done (%s); not run again", name, factor_label(factor),
+                            preset.name)
                 continue
             seconds = _run_factor(fam, factor, base, results_dir, device, progress)
             stored = write_summary(results_dir, name, reference_dir, {factor: seconds}, base=base)

@@ -14,6 +14,8 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,11 @@ from ..eval.fidelity.model import RatioStats
 from ..io import results
 from ..io.atomic import atomic_write_text
 from . import registry
-from .budget_study import family, factor_dir, scaled_preset, summary_path
+from .budget_study import factor_dir, factor_label, factor_value, family, scaled_preset, summary_path
 from .common import Preset
 
-__all__ = ["DISTANCE_DEFINITION", "FORMAT", "MOVEMENT_DEFINITION", "distance", "factor_files", "files_settings",
-           "made_by", "movement", "read_summary", "summarize", "write_summary"]
+__all__ = ["DISTANCE_DEFINITION", "FORMAT", "MOVEMENT_DEFINITION", "BudgetCut", "budget_cuts", "distance",
+           "factor_files", "files_settings", "made_by", "movement", "read_summary", "summarize", "write_summary"]
 
 FORMAT = "vqcore-budget-study/1"
 DISTANCE_DEFINITION = (
@@ -120,10 +122,16 @@ def movement(before: Mapping[str, results.ResultFile], after: Mapping[str, resul
     return out
 
 
-def _finished_factors(results_dir: str | os.PathLike, name: str) -> list[int]:
+def _finished_factors(results_dir: str | os.PathLike, name: str) -> list[Fraction]:
+    """The factors whose folders exist, named as :func:`~.budget_study.factor_dir` names them."""
     root = factor_dir(results_dir, name, 1).parent
-    found = [int(m.group(1)) for p in root.glob("x*") if p.is_dir() and (m := re.fullmatch(r"x(\d+)", p.name))]
-    return sorted(f for f in found if f >= 1)
+    found = []
+    for path in root.glob("x*"):
+        match = re.fullmatch(r"x(\d+(?:\.\d+)?)", path.name)
+        value = Fraction(match.group(1)) if match else None
+        if path.is_dir() and value and path.name == f"x{factor_label(value)}":
+            found.append(value)
+    return sorted(found)
 
 
 def files_settings(files: Mapping[str, results.ResultFile]) -> dict[str, Any] | None:
@@ -156,7 +164,7 @@ def made_by(files: Mapping[str, results.ResultFile], preset: Preset) -> bool:
 
 
 def summarize(results_dir: str | os.PathLike, family_name: str, reference_dir: str | os.PathLike | None,
-              seconds: Mapping[int, Mapping[str, float] | None] | None = None, *, base: str = "quick"
+              seconds: Mapping[Fraction, Mapping[str, float] | None] | None = None, *, base: str = "quick"
               ) -> dict[str, Any]:
     """The summary of ``family_name`` from its files: every factor folder that holds its result files.
 
@@ -168,7 +176,7 @@ def summarize(results_dir: str | os.PathLike, family_name: str, reference_dir: s
     fam = family(family_name)
     seconds = dict(seconds or {})
     factors: dict[str, Any] = {}
-    loaded: dict[int, dict[str, results.ResultFile]] = {}
+    loaded: dict[Fraction, dict[str, results.ResultFile]] = {}
     for factor in _finished_factors(results_dir, fam.name):
         folder = factor_dir(results_dir, fam.name, factor)
         files = factor_files(folder, fam.figures)
@@ -177,15 +185,15 @@ def summarize(results_dir: str | os.PathLike, family_name: str, reference_dir: s
         loaded[factor] = files
         preset = scaled_preset(fam.name, factor, base)
         made = files_settings(files)
-        factors[f"x{factor}"] = {
-            "factor": factor, "preset": preset.name,
+        factors[f"x{factor_label(factor)}"] = {
+            "factor": factor_value(factor), "preset": preset.name,
             "budget": {k: getattr(preset, k) if made is None or k not in made else made[k] for k in fam.budget},
             "current": made_by(files, preset), "settings": made, "seconds": seconds.get(factor),
             "figures": {fid: _figure_entry(fid, folder, reference_dir, fam.compare) for fid in fam.figures},
             "metrics": _metrics(files),
         }
     done = sorted(loaded)
-    moves = {f"x{a}->x{b}": movement(loaded[a], loaded[b]) for a, b in zip(done, done[1:])}
+    moves = {f"x{factor_label(a)}->x{factor_label(b)}": movement(loaded[a], loaded[b]) for a, b in zip(done, done[1:])}
     meta = {"format": FORMAT, "family": fam.name, "figures": list(fam.figures), "base": base,
             "budget_fields": list(fam.budget), "subset": json.loads(json.dumps(dict(fam.subset))), "seed": 0,
             "distance": DISTANCE_DEFINITION, "distance_on": fam.compare, "movement": MOVEMENT_DEFINITION,
@@ -209,15 +217,68 @@ def read_summary(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def write_summary(results_dir: str | os.PathLike, family_name: str, reference_dir: str | os.PathLike | None,
-                  new_seconds: Mapping[int, Mapping[str, float]], *, base: str = "quick") -> dict[str, Any]:
+                  new_seconds: Mapping[Fraction, Mapping[str, float]], *, base: str = "quick") -> dict[str, Any]:
     """Recompute the summary of ``family_name`` (:func:`summarize`) with the stored seconds updated
     by ``new_seconds``, write it atomically to :func:`~.budget_study.summary_path` and return it."""
     path = summary_path(results_dir, family_name)
     stored = read_summary(path)
-    seconds = {int(k[1:]): v.get("seconds") for k, v in stored.get("factors", {}).items()}
+    seconds = {Fraction(k[1:]): v.get("seconds") for k, v in stored.get("factors", {}).items()}
     seconds.update(new_seconds)
     summary = summarize(results_dir, family_name, reference_dir, seconds, base=base)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(summary, indent=1, allow_nan=False) + "\n")
     return summary
 
+
+@dataclass(frozen=True)
+class BudgetCut:
+    """What a family's figure gives at a smaller budget than the quick preset's (:func:`budget_cuts`).
+
+    Attributes:
+        family, figure: the family and the figure id.
+        smaller: the smaller factor (``0.25``).
+        findings_smaller, findings_quick: ``(held, checked)`` of the paper's findings in ours at each.
+        moves_down: the largest movement (:data:`MOVEMENT_DEFINITION`) over the figure's files from the
+            smaller factor to x1; None where a file has none.
+        moves_up: the same from x1 to the next larger factor (None when none has run): what one
+            budget step further still changes, the scale against which ``moves_down`` is read.
+    """
+
+    family: str
+    figure: str
+    smaller: float
+    findings_smaller: tuple[int, int]
+    findings_quick: tuple[int, int]
+    moves_down: float | None
+    moves_up: float | None
+
+    def same_within(self, noise: float) -> bool:
+        """Whether the smaller budget keeps the quick budget's findings and moves the metrics by under ``noise``."""
+        return (self.findings_smaller == self.findings_quick and self.moves_down is not None
+                and self.moves_down < noise)
+
+
+def budget_cuts(summaries: Mapping[str, Mapping[str, Any]], smaller: float = 0.25) -> list[BudgetCut]:
+    """Per family (name -> its :func:`summarize` output) and figure that ran at both ``smaller`` and x1:
+    how much of the quick preset's result the budget below it still gives."""
+    out = []
+    for name, summary in summaries.items():
+        entries = {float(e["factor"]): e for e in summary.get("factors", {}).values()}
+        if smaller not in entries or 1.0 not in entries:
+            continue
+        larger = min((f for f in entries if f > 1), default=None)
+        down = summary.get("movement", {}).get(f"x{factor_label(Fraction(smaller))}->x1", {})
+        up = summary.get("movement", {}).get(f"x1->x{factor_label(Fraction(larger))}", {}) if larger else {}
+        for fid, quick in entries[1.0]["figures"].items():
+            low = entries[smaller]["figures"].get(fid)
+            if low is None:
+                continue
+            files = [rel for rel in down if rel in registry.figure(fid).files]
+
+            def worst(moves: Mapping[str, float | None]) -> float | None:
+                values = [moves.get(rel) for rel in files]
+                return None if not values or any(v is None for v in values) else max(values)
+
+            out.append(BudgetCut(name, fid, smaller, tuple(low["findings_held"]["ours"]),
+                                 tuple(quick["findings_held"]["ours"]), worst(down), worst(up) if up else None))
+    return out

@@ -19,12 +19,12 @@ from .figures import curve_style
 __all__ = ["distance_rows", "metric_rows", "plot_distance", "plot_metric_panels"]
 
 
-def _factors(summary: Mapping[str, Any]) -> list[tuple[int, Mapping[str, Any]]]:
+def _factors(summary: Mapping[str, Any]) -> list[tuple[float, Mapping[str, Any]]]:
     entries = summary.get("factors", {})
-    return sorted(((int(e["factor"]), e) for e in entries.values()), key=lambda t: t[0])
+    return sorted(((e["factor"], e) for e in entries.values()), key=lambda t: t[0])
 
 
-def distance_rows(summaries: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, list[int], list[float]]]:
+def distance_rows(summaries: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, list[float], list[float]]]:
     """``(family, figure, factors, distances)`` per figure of each summary whose factors have a distance."""
     rows = []
     for name, summary in summaries.items():
@@ -45,11 +45,11 @@ def _axes(ax: Any, figsize: tuple[float, float] = (5.5, 3.6)) -> Any:
     return ax
 
 
-def _log2_axis(ax: Any, factors: Sequence[int]) -> None:
+def _log2_axis(ax: Any, factors: Sequence[float]) -> None:
     ax.set_xscale("log", base=2)
     ticks = sorted(set(factors))
     ax.set_xticks(ticks)
-    ax.set_xticklabels([f"x{f}" for f in ticks])
+    ax.set_xticklabels([f"x{f:g}" for f in ticks])
     ax.set_xlabel("training budget (times the quick preset's)")
     ax.grid(True, alpha=0.3)
 
@@ -58,7 +58,7 @@ def plot_distance(summaries: Mapping[str, Mapping[str, Any]], ax: Any = None, *,
     """The distance to the paper (:data:`~vqcore.experiments.budget_summary.DISTANCE_DEFINITION`)
     against the budget factor on a log2 axis, one line per family and figure. Returns the axes."""
     ax = _axes(ax)
-    factors: list[int] = []
+    factors: list[float] = []
     markers = "osD^v<>ph*"
     for i, (name, fid, xs, ys) in enumerate(distance_rows(summaries)):
         ax.plot(xs, ys, marker=markers[i % len(markers)], label=f"{name}: Figure {fid}")
@@ -103,7 +103,7 @@ def plot_metric_panels(summary: Mapping[str, Any], rels: Sequence[str], axes: Se
         axes = list(grid[0])
     for i, (ax, rel) in enumerate(zip(axes, rels)):
         metric, labels, series = metric_rows(summary, rel)
-        factors: list[int] = []
+        factors: list[float] = []
         ends = [labels[-1], labels[0]] if len(labels) > 1 else labels[:1]
         for method, by_x in series.items():
             style = curve_style(method)
