@@ -159,3 +159,50 @@ def test_longest_first_wall_is_the_greedy_schedule_of_the_longest_first():
         timing.longest_first_wall([1.0], 0)
     with pytest.raises(ValueError, match="seconds"):
         timing.longest_first_wall([1.0, -2.0], 2)
+
+
+# -- seeds that cost unevenly -----------------------------------------------------------------------
+
+def _images(root: Path, seed_seconds=(400.0, 50.0, 60.0)) -> None:
+    """Figures 4a and 4b as the image runner writes them: one run set, runs named ``<m>-<b>b-s<seed>``
+    and an autoencoder pretrained per seed; seed s costs ``seed_seconds[s]`` (half pretraining, half runs)."""
+    runs, pretrained = {}, {}
+    for seed, seconds in enumerate(seed_seconds):
+        runs[f"RVQ-12b-s{seed}"] = {"train_seconds": seconds / 4, "eval_seconds": seconds / 8}
+        runs[f"RVQ-16b-s{seed}"] = {"train_seconds": seconds / 8, "eval_seconds": 0.0}
+        pretrained[str(seed)] = {"train_seconds": seconds / 2, "test_ssim_mean": 0.9}
+    meta = {"preset": "quick", "device": "cpu", "seeds": [0, 1, 2], "wall_time_s": 600.0, "runs": runs,
+            "autoencoder_without_quantizer": pretrained, "compute_seconds": sum(seed_seconds), "data": {"kind": "images"}}
+    _write(root, "4a", methods=("RVQ",), **meta)
+    _write(root, "4b", methods=("RVQ",), **meta)
+
+
+def test_seed_seconds_sum_the_runs_and_the_pretraining_of_each_seed(tmp_path):
+    _images(tmp_path)
+    meta = results.load(registry.result_path(tmp_path, "4a", 0)).meta
+    assert timing.seed_seconds(meta) == pytest.approx({0: 400.0, 1: 50.0, 2: 60.0})
+    assert timing.seed_seconds({"runs": {"AVQ proposed": {"train_seconds": 1.0}}}) == {}  # no seeds in the names
+    assert timing.seed_seconds({"runs": [{"train_seconds": 1.0}]}) == {}
+    with pytest.raises(ValueError, match=r"where\.json: runs\.RVQ-12b-s0.*train_seconds"):
+        timing.seed_seconds({"runs": {"RVQ-12b-s0": {"train_seconds": -1.0}}}, "where.json")
+    with pytest.raises(ValueError, match=r"where\.json.*runs\.RVQ-12b-s0.*must be an object"):
+        timing.seed_seconds({"runs": {"RVQ-12b-s0": 3.0}}, "where.json")
+
+
+def test_uneven_seeds_name_the_run_set_once_with_its_figures_and_its_median_cost(tmp_path):
+    _images(tmp_path)
+    _toy(tmp_path)
+    costs = timing.figure_costs(tmp_path, "2a,2b,3,4a,4b")
+    (spread,) = timing.uneven_seeds(costs, tmp_path)
+    assert spread.figures == ("4a", "4b") and spread.path == registry.figure("4a").files[0]
+    assert spread.slowest == 0 and spread.median == pytest.approx(60.0)
+    assert spread.ratio == pytest.approx(400.0 / 60.0)
+    assert spread.at_median == pytest.approx(3 * 60.0)  # every seed at the median seed's cost
+    assert timing.uneven_seeds(costs, tmp_path, ratio=7.0) == []
+    with pytest.raises(ValueError, match="ratio"):
+        timing.uneven_seeds(costs, tmp_path, ratio=1)
+
+
+def test_even_seeds_are_not_named(tmp_path):
+    _images(tmp_path, seed_seconds=(55.0, 50.0, 60.0))
+    assert timing.uneven_seeds(timing.figure_costs(tmp_path, "4a,4b"), tmp_path) == []

@@ -22,6 +22,12 @@ What is read from each file's ``meta``:
 A file without one of the required keys, or with neither compute nor wall seconds, raises
 :class:`ValueError` naming the file and the key.
 
+Seeds that cost unevenly: where ``meta`` keeps its runs per seed (a ``runs`` mapping whose names end
+in ``-s<seed>``, and ``autoencoder_without_quantizer`` per seed), :func:`seed_seconds` sums them per
+seed, and :func:`uneven_seeds` names the run sets whose slowest seed took far longer than their
+median seed. The seeds of one figure do the same work, so such a spread measures a busy or slower
+machine during that seed, not the figure.
+
 Shared runs are counted once. Several files, and several figures, can come from the same runs:
 Figure 2b's panel is Figure 3's panel at D = 64, PESQ and pSNR come from the same codecs, Figure 6a
 draws a subset of Figure 5's runs. Files of one runner whose ``meta`` records the same compute
@@ -31,9 +37,12 @@ with the same ``wall_time_s`` came from one call, whose wall seconds are counted
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
+import re
+import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +51,8 @@ from typing import Any
 from ..io import results
 from . import registry
 
-__all__ = ["COMPUTE_KEYS", "WALL_KEY", "Costs", "FigureCost", "FileCost", "costs_markdown", "count_runs", "figure_costs",
-           "file_cost", "longest_first_wall"]
+__all__ = ["COMPUTE_KEYS", "WALL_KEY", "Costs", "FigureCost", "FileCost", "SeedSpread", "costs_markdown", "count_runs",
+           "figure_costs", "file_cost", "longest_first_wall", "seed_seconds", "uneven_seeds"]
 
 #: the meta keys of the compute seconds, in the order they are looked for
 COMPUTE_KEYS = ("compute_seconds", "compute_s")
@@ -239,6 +248,101 @@ def figure_costs(results_dir: str | os.PathLike, figures: str | Iterable[str] | 
                  runs=sum(r for r, _ in sets.values()), compute_seconds=sum(s for _, s in sets.values()),
                  wall_seconds=sum(calls.values()), presets=tuple(dict.fromkeys(f.preset for f in every)),
                  devices=tuple(dict.fromkeys(f.device for f in every)))
+
+
+#: the end of a run's name in ``meta["runs"]`` that gives its seed (``"AVQ-12b-s0"``)
+_SEED_SUFFIX = re.compile(r"-s(\d+)$")
+
+
+def seed_seconds(meta: Mapping[str, Any], name: str = "<meta>") -> dict[int, float]:
+    """``{seed: seconds}``: per seed, the ``train_seconds`` plus ``eval_seconds`` of every entry of
+    ``meta["runs"]`` whose name ends in ``-s<seed>``, plus the ``train_seconds`` of
+    ``meta["autoencoder_without_quantizer"][seed]`` (a model pretrained once per seed). ``{}`` when
+    ``runs`` is not such a mapping. A ValueError names ``name`` and the run whose seconds are not a
+    number of seconds >= 0."""
+    runs = meta.get("runs")
+    if not isinstance(runs, Mapping) or not runs or not all(_SEED_SUFFIX.search(str(k)) for k in runs):
+        return {}
+    out: dict[int, float] = {}
+
+    def add(seed: int, record: Any, where: str, keys: tuple[str, ...]) -> None:
+        if not isinstance(record, Mapping):
+            raise ValueError(f"{name}: meta[{where!r}] must be an object, got {type(record).__name__}")
+        for key in keys:
+            seconds = _seconds(record, key, f"{name}: {where}")
+            out[seed] = out.get(seed, 0.0) + (seconds or 0.0)
+
+    for run, record in runs.items():
+        add(int(_SEED_SUFFIX.search(str(run)).group(1)), record, f"runs.{run}", ("train_seconds", "eval_seconds"))
+    pretrained = meta.get("autoencoder_without_quantizer")
+    for seed, record in (pretrained.items() if isinstance(pretrained, Mapping) else ()):
+        if str(seed).isdigit() and int(seed) in out:
+            add(int(seed), record, f"autoencoder_without_quantizer.{seed}", ("train_seconds",))
+    return dict(sorted(out.items()))
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """A run set whose seeds cost unevenly (:func:`uneven_seeds`).
+
+    Attributes:
+        figures: the figures made from it.
+        path: its first result file, relative to the results folder.
+        compute_seconds: what its ``meta`` records for all seeds together.
+        seconds: ``{seed: seconds}`` (:func:`seed_seconds`).
+    """
+
+    figures: tuple[str, ...]
+    path: str
+    compute_seconds: float
+    seconds: Mapping[int, float]
+
+    @property
+    def median(self) -> float:
+        """The median seed's seconds."""
+        return float(statistics.median(self.seconds.values()))
+
+    @property
+    def slowest(self) -> int:
+        """The seed that took longest."""
+        return max(self.seconds, key=self.seconds.__getitem__)
+
+    @property
+    def ratio(self) -> float:
+        """The slowest seed's seconds over the median seed's."""
+        return self.seconds[self.slowest] / self.median if self.median > 0 else math.inf
+
+    @property
+    def at_median(self) -> float:
+        """The run set's compute seconds had every seed cost the median seed's: its recorded seconds
+        scaled by ``median x seeds / sum of the seeds``."""
+        total = sum(self.seconds.values())
+        return self.compute_seconds * self.median * len(self.seconds) / total if total > 0 else self.compute_seconds
+
+
+def uneven_seeds(costs: Costs, results_dir: str | os.PathLike, ratio: float = 2.0) -> list[SeedSpread]:
+    """The run sets of ``costs`` (read from ``results_dir``) with three or more seeds whose slowest
+    seed took at least ``ratio`` times the median seed's seconds, each once, in the registry's order."""
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio > 1:
+        raise ValueError(f"ratio must be a number > 1, got {ratio!r}")
+    out: dict[tuple, SeedSpread] = {}
+    seen: set[tuple] = set()
+    for fig in costs.figures:
+        for f in fig.files:
+            if f.run_set in out and fig.figure not in out[f.run_set].figures:
+                out[f.run_set] = dataclasses.replace(out[f.run_set], figures=(*out[f.run_set].figures, fig.figure))
+            if f.run_set in seen:
+                continue
+            seen.add(f.run_set)
+            path = Path(results_dir) / f.path
+            seconds = seed_seconds(results.load(path).meta or {}, str(path))
+            if len(seconds) < 3:
+                continue
+            spread = SeedSpread(figures=(fig.figure,), path=f.path, compute_seconds=f.compute_seconds,
+                                seconds=seconds)
+            if spread.ratio >= ratio:
+                out[f.run_set] = spread
+    return list(out.values())
 
 
 def longest_first_wall(seconds: Iterable[float], jobs: int) -> float:
