@@ -10,6 +10,8 @@ Subcommands:
   (:mod:`vqcore.experiments.registry`).
 - ``budget``: the budget study, each experiment family at multiples of the quick training budget
   (:mod:`vqcore.experiments.budget_study`).
+- ``rerun-check``: compare a re-run of a preset with the results of record: cost per figure and how
+  far the numbers moved (:mod:`vqcore.experiments.rerun_check`).
 
 Adding a subcommand: write ``_add_<name>_parser(subparsers)`` that creates its parser
 and sets ``func=`` to a ``_run_<name>(args) -> int`` function, then append the adder to
@@ -320,6 +322,48 @@ def _run_budget(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- rerun-check -----------------------------------------------------------------
+
+def _add_rerun_check_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "rerun-check",
+        help="compare a re-run of a preset with the results of record: cost per figure, how far the numbers moved",
+        description="Compare the result files of a re-run (vqcore reproduce --results-dir RERUN) with the "
+                    "results of record, per figure whose files both hold: compute minutes of each, the median "
+                    "and largest |ln(rerun/record)|, and the papers' findings each holds. Writes "
+                    "<results-dir>/.rerun/<name>.json and copies the re-run's compared files to "
+                    "<results-dir>/.rerun/<name>/, then prints the table.",
+    )
+    p.add_argument("rerun_dir", help="the re-run's results folder")
+    p.add_argument("--results-dir", default="Results", help="the results of record (default: Results)")
+    p.add_argument("--reference-dir", default="reference",
+                   help="the published files, for the findings (default: reference)")
+    p.add_argument("--name", default="quick", help="the comparison's name (default: quick)")
+    p.add_argument("--figures", default=None,
+                   help="comma-separated figures (default: every figure whose files both folders hold)")
+    p.add_argument("--command", dest="how", default=None,
+                   help="how the re-run was made, stored as given (e.g. 'vqcore reproduce --jobs 2 --threads 1')")
+    p.set_defaults(func=_run_rerun_check)
+
+
+def _run_rerun_check(args: argparse.Namespace) -> int:
+    from .experiments import rerun_check
+
+    for option, folder in (("rerun_dir", args.rerun_dir), ("--results-dir", args.results_dir),
+                           ("--reference-dir", args.reference_dir)):
+        if not Path(folder).is_dir():
+            return _error("rerun-check", f"{option} {folder!r} is not a folder")
+    try:
+        figures = None if args.figures is None else registry.parse(args.figures)
+        path = rerun_check.store(args.results_dir, args.rerun_dir, args.name, args.reference_dir,
+                                 figures=figures, command=args.how)
+    except ValueError as err:
+        return _error("rerun-check", str(err))
+    print(rerun_check.markdown(rerun_check.read(path)))
+    print(path)
+    return 0
+
+
 # -- dispatch ---------------------------------------------------------------------
 
 #: One function per subcommand; each adds its parser and sets ``func``.
@@ -328,6 +372,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_reproduce_parser,
     _add_figures_parser,
     _add_budget_parser,
+    _add_rerun_check_parser,
 ]
 
 

@@ -12,7 +12,7 @@ import torch
 
 from vqcore.experiments import registry, timing
 from vqcore.experiments.common import resolve_device
-from vqcore.experiments.reproduce import expected_seconds, reproduce, run_experiments
+from vqcore.experiments.reproduce import expected_seconds, reproduce, run_experiments, runner_order
 
 from tests.helpers import need
 
@@ -161,6 +161,16 @@ def test_expected_seconds_reads_the_recorded_compute_of_the_preset(tmp_path):
     assert quick[1] == pytest.approx(timing.figure_costs(REPO / "Results", "2a,2b").compute_seconds)
     assert expected_seconds(REPO / "Results", "smoke", groups) == [None, None, None]  # another preset
     assert expected_seconds(tmp_path, "quick", groups) == [None, None, None]  # no files
+
+
+def test_runners_start_longest_first_and_a_new_folder_is_timed_by_the_record(tmp_path):
+    groups = registry.runner_groups("1,2a,4a,4c")  # speech, toy, images, complexity
+    recorded = expected_seconds(REPO / "Results", "quick", groups)
+    by_record = sorted(range(4), key=lambda i: (recorded[i] is not None, -(recorded[i] or 0.0), i))
+    assert runner_order(groups, "quick", REPO / "Results") == by_record
+    assert runner_order(groups, "quick", tmp_path) == by_record  # nothing there yet: the record's times
+    assert runner_order(groups, "quick", tmp_path, record_dir=tmp_path) == [0, 1, 2, 3]  # no record: in order
+    assert runner_order(groups, "smoke", tmp_path) == [0, 1, 2, 3]  # the record is another preset's
 
 
 def test_jobs_must_be_a_positive_integer(tmp_path):

@@ -42,6 +42,8 @@ The studies beside the figures (how close the figures come to the paper, and why
 - :mod:`~vqcore.experiments.budget_study`: every experiment family at 1x, 4x and 16x the quick
   budget, and the distance to the paper at each (``budget_summary``).
 - :mod:`~vqcore.experiments.timing`: what each figure's results of record cost, from their ``meta``.
+- :mod:`~vqcore.experiments.rerun_check`: a re-run of a preset against the results of record: what each
+  figure cost there and how far its numbers moved.
 
 Importing this package imports none of them.
 """

@@ -28,7 +28,8 @@ from .budget_study import factor_dir, factor_label, factor_value, family, scaled
 from .common import Preset
 
 __all__ = ["DISTANCE_DEFINITION", "FORMAT", "MOVEMENT_DEFINITION", "BudgetCut", "budget_cuts", "distance",
-           "factor_files", "files_settings", "made_by", "movement", "read_summary", "summarize", "write_summary"]
+           "factor_files", "files_settings", "made_by", "movement", "read_summary", "summarize", "value_ratios",
+           "write_summary"]
 
 FORMAT = "vqcore-budget-study/1"
 DISTANCE_DEFINITION = (
@@ -103,23 +104,24 @@ def _metrics(files: Mapping[str, results.ResultFile]) -> dict[str, Any]:
             for rel, r in files.items() if len(r.x) <= MAX_STORED_POINTS}
 
 
+def value_ratios(before: results.ResultFile, after: results.ResultFile) -> list[float]:
+    """``after / before`` at every method and x label both files hold where both values are positive."""
+    index = {x: i for i, x in enumerate(before.x)}
+    ratios = []
+    for m, s in after.series.items():
+        if m not in before.series:
+            continue
+        for j, x in enumerate(after.x):
+            i = index.get(x)
+            va, vb = (None, None) if i is None else (before.series[m].central[i], s.central[j])
+            if va is not None and vb is not None and va > 0 and vb > 0:
+                ratios.append(vb / va)
+    return ratios
+
+
 def movement(before: Mapping[str, results.ResultFile], after: Mapping[str, results.ResultFile]) -> dict[str, Any]:
     """Per file both hold, :data:`MOVEMENT_DEFINITION` between ``before`` and ``after`` (None without a point)."""
-    out = {}
-    for rel in sorted(set(before) & set(after)):
-        a, b = before[rel], after[rel]
-        index = {x: i for i, x in enumerate(a.x)}
-        ratios = []
-        for m, s in b.series.items():
-            if m not in a.series:
-                continue
-            for j, x in enumerate(b.x):
-                i = index.get(x)
-                va, vb = (None, None) if i is None else (a.series[m].central[i], s.central[j])
-                if va is not None and vb is not None and va > 0 and vb > 0:
-                    ratios.append(vb / va)
-        out[rel] = distance(ratios)
-    return out
+    return {rel: distance(value_ratios(before[rel], after[rel])) for rel in sorted(set(before) & set(after))}
 
 
 def _finished_factors(results_dir: str | os.PathLike, name: str) -> list[Fraction]:

@@ -11,9 +11,10 @@ With ``jobs=N`` (``--jobs N``) the runners run in ``N`` worker processes at once
 ``threads`` torch threads (default: the CPU's cores divided among the workers). The runners are
 independent (each writes its own files; runs that two runners could share are claimed through the
 run caches' locks), so the files are those of one process, in the same order. The runners whose
-files of this preset are already under ``results_dir`` start in the order of their recorded compute
-seconds, longest first (runners with no such record before them), so that the longest does not
-start last. The workers show no progress bars (they would overwrite each other); each runner's
+files of this preset are already under ``results_dir`` (else in the repository's ``Results/``, for a
+re-run into a new folder) start in the order of their recorded compute seconds, longest first
+(runners with no such record before them), so that the longest does not start last
+(:func:`runner_order`). The workers show no progress bars (they would overwrite each other); each runner's
 start and end are logged instead.
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ from .common import PRESET_NAMES, resolve_device
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["expected_seconds", "repository_root", "reproduce", "run_notebooks", "run_experiments"]
+__all__ = ["expected_seconds", "repository_root", "reproduce", "run_notebooks", "run_experiments", "runner_order"]
 
 
 def repository_root() -> Path:
@@ -84,8 +85,7 @@ def run_experiments(figures: Sequence[str], preset: str, results_dir: str | Path
             run = registry.load_runner(runner)
             written += run(chosen, preset, results_dir, str(device), progress=progress)
         return written
-    expected = expected_seconds(results_dir, preset, groups)
-    order = sorted(range(len(groups)), key=lambda i: (expected[i] is not None, -(expected[i] or 0.0), i))
+    order = runner_order(groups, preset, results_dir)
     per_worker = threads if threads is not None else max(1, (os.cpu_count() or 1) // jobs)
     logger.info("%d runners in %d processes of %d torch thread(s) each, in the order %s", len(groups), jobs,
                 per_worker, ", ".join(groups[i][0].split(":")[1] for i in order))
@@ -142,6 +142,20 @@ def expected_seconds(results_dir: str | Path, preset: str,
             continue
         out.append(costs.compute_seconds if costs.presets == (preset,) else None)
     return out
+
+
+def runner_order(groups: Sequence[tuple[str, Sequence[str]]], preset: str, results_dir: str | Path,
+                 record_dir: str | Path | None = None) -> list[int]:
+    """The indices of ``groups`` in the order the workers start them: by the compute seconds their files
+    of ``preset`` record (:func:`expected_seconds`), longest first, and the runners with no such record
+    first of all, in the papers' order. A runner without files under ``results_dir`` (a re-run into a
+    new folder) is timed by its files under ``record_dir`` (None: the repository's ``Results/``, the
+    results of record, when it is another folder)."""
+    expected = expected_seconds(results_dir, preset, groups)
+    record = Path(record_dir) if record_dir is not None else repository_root() / "Results"
+    if any(e is None for e in expected) and record.is_dir() and record.resolve() != Path(results_dir).resolve():
+        expected = [e if e is not None else r for e, r in zip(expected, expected_seconds(record, preset, groups))]
+    return sorted(range(len(groups)), key=lambda i: (expected[i] is not None, -(expected[i] or 0.0), i))
 
 
 def reproduce(preset: str = "quick", figures: str | Iterable[str] | None = None,

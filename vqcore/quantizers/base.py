@@ -285,7 +285,8 @@ class Quantizer(nn.Module):
             pick = torch.randint(residual.shape[0], (self.codebook_size,), generator=generator).to(flat.device)
             book = residual[pick].clone()
             self.codebooks.data[m] = book.to(self.codebooks)
-            residual -= book[nearest(residual, book)]
+            if m + 1 < self.num_stages:  # the last stage's residual is not used
+                residual -= book[nearest(residual, book)]
         distributed.broadcast(self.codebooks.data)
         if self.estimator == "ema":
             self.ema_cluster_size.fill_(1.0)
