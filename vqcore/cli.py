@@ -343,6 +343,8 @@ def _add_rerun_check_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated figures (default: every figure whose files both folders hold)")
     p.add_argument("--command", dest="how", default=None,
                    help="how the re-run was made, stored as given (e.g. 'vqcore reproduce --jobs 2 --threads 1')")
+    p.add_argument("--notes", default=None,
+                   help="anything else about the re-run, stored as given (e.g. 'data caches kept from a first re-run')")
     p.set_defaults(func=_run_rerun_check)
 
 
@@ -356,7 +358,7 @@ def _run_rerun_check(args: argparse.Namespace) -> int:
     try:
         figures = None if args.figures is None else registry.parse(args.figures)
         path = rerun_check.store(args.results_dir, args.rerun_dir, args.name, args.reference_dir,
-                                 figures=figures, command=args.how)
+                                 figures=figures, command=args.how, notes=args.notes)
     except ValueError as err:
         return _error("rerun-check", str(err))
     print(rerun_check.markdown(rerun_check.read(path)))

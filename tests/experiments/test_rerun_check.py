@@ -122,10 +122,11 @@ def test_bad_input_is_named(folders, tmp_path):
 def test_cli_writes_the_comparison_and_prints_the_table(folders, capsys):
     record, rerun = folders
     code = main(["rerun-check", str(rerun), "--results-dir", str(record), "--reference-dir", str(REFERENCE),
-                 "--figures", "2a", "--command", "vqcore reproduce --jobs 2"])
+                 "--figures", "2a", "--command", "vqcore reproduce --jobs 2", "--notes", "caches kept"])
     out = capsys.readouterr().out
     assert code == 0 and "| 2a | icassp2023 | 10.0 | 4.0 |" in out
-    assert rerun_check.read(record / ".rerun" / "quick.json")["meta"]["command"] == "vqcore reproduce --jobs 2"
+    meta = rerun_check.read(record / ".rerun" / "quick.json")["meta"]
+    assert meta["command"] == "vqcore reproduce --jobs 2" and meta["notes"] == "caches kept"
     assert main(["rerun-check", str(rerun / "missing"), "--results-dir", str(record)]) == 2
     assert "rerun_dir" in capsys.readouterr().err
     assert main(["rerun-check", str(rerun), "--results-dir", str(record), "--figures", "3"]) == 2

@@ -109,13 +109,15 @@ def _findings(fid: str, folder: Path, reference_dir: str | os.PathLike | None) -
 
 def compare(record_dir: str | os.PathLike, rerun_dir: str | os.PathLike,
             reference_dir: str | os.PathLike | None = None, *, figures: Sequence[str] | None = None,
-            machine_info: Mapping[str, Any] | None = None, command: str | None = None) -> dict[str, Any]:
+            machine_info: Mapping[str, Any] | None = None, command: str | None = None,
+            notes: str | None = None) -> dict[str, Any]:
     """The comparison of the re-run under ``rerun_dir`` with the record under ``record_dir``, per figure
     of ``figures`` (None: every figure whose files are all in both folders).
 
     ``reference_dir``: the published files, for the findings (None: findings are not counted, as some
     need the paper's curves). ``machine_info``: where the re-run ran (None: :func:`machine`, this one).
-    ``command``: how it was run, stored as given. A ValueError names a folder that is missing, or a
+    ``command``: how it was run, and ``notes``: anything else about it (caches kept from an earlier run, a
+    busy machine), both stored as given. A ValueError names a folder that is missing, or a
     figure whose files one of them lacks."""
     record_dir, rerun_dir = Path(record_dir), Path(rerun_dir)
     for option, folder in (("record_dir", record_dir), ("rerun_dir", rerun_dir)):
@@ -151,7 +153,7 @@ def compare(record_dir: str | os.PathLike, rerun_dir: str | os.PathLike,
         }
     versions = next((r.meta.get("versions") for r in rerun_files.values() if isinstance(r.meta, Mapping)
                      and r.meta.get("versions")), None)
-    meta = {"format": FORMAT, "record": record_dir.name, "figures": chosen, "command": command,
+    meta = {"format": FORMAT, "record": record_dir.name, "figures": chosen, "command": command, "notes": notes,
             "machine": dict(machine_info) if machine_info is not None else machine(), "versions": versions,
             "call": call_span(rerun_files), "devices": list(costs["rerun"].devices),
             "moved": MOVED_DEFINITION,
