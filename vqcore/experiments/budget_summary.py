@@ -22,7 +22,7 @@ from typing import Any
 from ..eval.fidelity import figure_report
 from ..eval.fidelity.model import RatioStats
 from ..io import results
-from ..io.atomic import atomic_write_text
+from ..io.tagged_json import read_tagged, write_tagged
 from . import registry
 from .budget_study import factor_dir, factor_label, factor_value, family, scaled_preset, summary_path
 from .common import Preset
@@ -206,16 +206,7 @@ def summarize(results_dir: str | os.PathLike, family_name: str, reference_dir: s
 
 def read_summary(path: str | os.PathLike) -> dict[str, Any]:
     """The stored summary at ``path`` ({} when there is none); a ValueError naming a malformed file."""
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not a budget study summary ({err})") from None
-    if not isinstance(data, dict) or data.get("meta", {}).get("format") != FORMAT:
-        raise ValueError(f"{path}: not a budget study summary (meta.format is not {FORMAT!r})")
-    return data
+    return read_tagged(path, FORMAT, "budget study summary")
 
 
 def write_summary(results_dir: str | os.PathLike, family_name: str, reference_dir: str | os.PathLike | None,
@@ -227,8 +218,7 @@ def write_summary(results_dir: str | os.PathLike, family_name: str, reference_di
     seconds = {Fraction(k[1:]): v.get("seconds") for k, v in stored.get("factors", {}).items()}
     seconds.update(new_seconds)
     summary = summarize(results_dir, family_name, reference_dir, seconds, base=base)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(summary, indent=1, allow_nan=False) + "\n")
+    write_tagged(path, summary)
     return summary
 
 

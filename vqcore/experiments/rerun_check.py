@@ -17,7 +17,6 @@ them as results of record). :func:`markdown` makes the reproduction page's table
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -29,6 +28,7 @@ from typing import Any
 from ..eval.fidelity import figure_report
 from ..io import results
 from ..io.atomic import atomic_write_text
+from ..io.tagged_json import read_tagged, write_tagged
 from . import registry, timing
 from .budget_summary import distance, value_ratios
 
@@ -123,7 +123,8 @@ def compare(record_dir: str | os.PathLike, rerun_dir: str | os.PathLike,
     for option, folder in (("record_dir", record_dir), ("rerun_dir", rerun_dir)):
         if not folder.is_dir():
             raise ValueError(f"{option}: {str(folder)!r} is not a folder")
-    in_both = [f for f in complete_figures(rerun_dir) if f in set(complete_figures(record_dir))]
+    recorded = set(complete_figures(record_dir))
+    in_both = [f for f in complete_figures(rerun_dir) if f in recorded]
     chosen = in_both if figures is None else registry.parse(list(figures))
     missing = [f for f in chosen if f not in in_both]
     if missing:
@@ -182,23 +183,12 @@ def store(record_dir: str | os.PathLike, rerun_dir: str | os.PathLike, name: str
 
 def write(summary: Mapping[str, Any], path: str | os.PathLike) -> Path:
     """Write ``summary`` (:func:`compare`'s) to ``path`` atomically; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write_text(path, json.dumps(summary, indent=1, allow_nan=False) + "\n")
+    return write_tagged(path, summary)
 
 
 def read(path: str | os.PathLike) -> dict[str, Any]:
     """The comparison stored at ``path`` ({} when there is none); a ValueError naming a malformed file."""
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not a re-run comparison ({err})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("meta"), dict) or data["meta"].get("format") != FORMAT:
-        raise ValueError(f"{path}: not a re-run comparison (meta.format is not {FORMAT!r})")
-    return data
+    return read_tagged(path, FORMAT, "re-run comparison")
 
 
 def _num(value: float | None, spec: str) -> str:
@@ -212,7 +202,8 @@ def markdown(summary: Mapping[str, Any]) -> str:
             "| findings held: record | re-run |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for fid, f in summary["figures"].items():
         found = f.get("findings") or {}
-        held = {side: "–" if not found.get(side) else f"{found[side][0]}/{found[side][1]}" for side in ("record", "rerun")}
+        held = {side: "–" if not found.get(side) else f"{found[side][0]}/{found[side][1]}"
+                for side in ("record", "rerun")}
         rows.append(f"| {fid} | {f['paper']} | {f['compute_seconds']['record'] / 60:.1f} | "
                     f"{f['compute_seconds']['rerun'] / 60:.1f} | {_num(f['moved']['median'], '.4f')} | "
                     f"{_num(f['moved']['max'], '.4f')} | {held['record']} | {held['rerun']} |")
