@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..eval.fidelity import figure_report
+from ..eval.fidelity import figure_reports
 from ..io import results
 from ..io.atomic import atomic_write_text
 from ..io.tagged_json import read_tagged, write_tagged
@@ -58,9 +58,9 @@ def complete_figures(results_dir: str | os.PathLike) -> list[str]:
 def moved(record: Mapping[str, results.ResultFile], rerun: Mapping[str, results.ResultFile]) -> dict[str, Any]:
     """``{"median", "max", "points"}`` of ``|ln(rerun / record)|`` over the files both hold
     (:data:`MOVED_DEFINITION`); median and max None when no point matches."""
-    logs = [abs(math.log(r)) for rel in sorted(set(record) & set(rerun))
-            for r in value_ratios(record[rel], rerun[rel])]
-    return {"median": distance([math.exp(v) for v in logs]), "max": max(logs) if logs else None, "points": len(logs)}
+    ratios = [r for rel in sorted(set(record) & set(rerun)) for r in value_ratios(record[rel], rerun[rel])]
+    return {"median": distance(ratios), "max": max((abs(math.log(r)) for r in ratios), default=None),
+            "points": len(ratios)}
 
 
 def _end_and_wall(meta: Mapping[str, Any], name: str) -> tuple[datetime, float] | None:
@@ -101,10 +101,14 @@ def machine() -> dict[str, Any]:
     return {"processor": name or "unknown", "cores": os.cpu_count(), "platform": platform.platform()}
 
 
-def _findings(fid: str, folder: Path, reference_dir: str | os.PathLike | None) -> list[int] | None:
-    report = figure_report(fid, folder, reference_dir)
-    held, checked = report.held("ours")
-    return [held, checked] if checked else None
+def _findings(folder: Path, reference_dir: str | os.PathLike) -> dict[str, list[int] | None]:
+    """Per figure, ``[held, checked]`` of the papers' findings in the files under ``folder`` (None: none
+    checked); the folder is read once for all figures."""
+    out = {}
+    for report in figure_reports(folder, reference_dir):
+        held, checked = report.held("ours")
+        out[report.figure] = [held, checked] if checked else None
+    return out
 
 
 def compare(record_dir: str | os.PathLike, rerun_dir: str | os.PathLike,
@@ -134,6 +138,8 @@ def compare(record_dir: str | os.PathLike, rerun_dir: str | os.PathLike,
         raise ValueError(f"rerun_dir: {str(rerun_dir)!r} holds no figure's result files")
     costs = {"record": timing.figure_costs(record_dir, chosen), "rerun": timing.figure_costs(rerun_dir, chosen)}
     per_side = {side: {f.figure: f for f in c.figures} for side, c in costs.items()}
+    found = None if reference_dir is None else {side: _findings(folder, reference_dir)
+                                                for side, folder in (("record", record_dir), ("rerun", rerun_dir))}
     rerun_files: dict[str, results.ResultFile] = {}
     out: dict[str, Any] = {}
     for fid in chosen:
@@ -148,9 +154,7 @@ def compare(record_dir: str | os.PathLike, rerun_dir: str | os.PathLike,
             "compute_seconds": {side: round(per_side[side][fid].compute_seconds, 1) for side in per_side},
             "shared_with": list(per_side["rerun"][fid].shared_with),
             "moved": moved(loaded["record"], loaded["rerun"]),
-            "findings": None if reference_dir is None else
-            {side: _findings(fid, folder, reference_dir) for side, folder in (("record", record_dir),
-                                                                                ("rerun", rerun_dir))},
+            "findings": None if found is None else {side: found[side][fid] for side in found},
         }
     versions = next((r.meta.get("versions") for r in rerun_files.values() if isinstance(r.meta, Mapping)
                      and r.meta.get("versions")), None)
